@@ -1,0 +1,68 @@
+"""The one small interface every checkpoint/restore adapter implements.
+
+The API under test is a separate process with its own connection pool, so an adapter may never rely
+on a transaction or savepoint of its own connection: it must undo writes that other connections
+committed (a trigger journal, the backup API, DUMP/RESTORE). ``savepoint`` mode on PostgreSQL is the
+one exception, for an app that runs in-process on the very connection we hand it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AdapterError(Exception):
+    """A problem with the user's database that the CLI shows as one line (missing grant, bad URL)."""
+
+
+class CannotRestore(AdapterError):
+    """This adapter cannot reach that checkpoint from the current state; re-execute the path instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """An opaque, hashable restore point. ``adapter`` is the URL of the adapter that made it."""
+
+    adapter: str
+    value: Any
+    ancestors: tuple[Any, ...] = field(default=(), compare=False)
+
+
+class Adapter(ABC):
+    #: True when restore() can reach a checkpoint that is not an ancestor of the current state.
+    restores_across_branches: bool = False
+
+    def __init__(self, url: str, *, volatile_columns: Iterable[str] = ()) -> None:
+        self.url = url
+        self.volatile_columns = frozenset(volatile_columns)
+
+    @abstractmethod
+    def install(self) -> None:
+        """Prepare the database (triggers, journal) and restore a baseline left by a killed run."""
+
+    @abstractmethod
+    def checkpoint(self) -> Checkpoint: ...
+
+    @abstractmethod
+    def restore(self, token: Checkpoint) -> None:
+        """Put the content back exactly as it was at ``token``. Raises CannotRestore if it can't."""
+
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A hash of the content, volatile columns left out; cheap when little changed."""
+
+    @abstractmethod
+    def uninstall(self) -> None:
+        """Remove every object this adapter created."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Adapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

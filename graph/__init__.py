@@ -1,0 +1,1 @@
+"""The transition graph over action templates, unseen orderings, and graph exports."""

@@ -1,0 +1,1 @@
+"""Capture: the mitmproxy addon, the recording format, importers and template inference."""

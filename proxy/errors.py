@@ -1,0 +1,17 @@
+"""Errors that the command line shows as one line, without a traceback."""
+
+
+class VenomError(Exception):
+    """A problem the user can fix: bad input, a missing file, a wrong option.
+
+    The message is one line that names the problem and the file or value involved.
+    proxy/, graph/ and replay/ raise subclasses of it; the CLI prints `error: <message>`.
+    """
+
+
+class RecordingError(VenomError):
+    """A file that is not a readable recording."""
+
+
+class ConfigError(VenomError):
+    """A configuration file or option that cannot be used."""

@@ -1,0 +1,436 @@
+"""The recording format: an append-only msgpack stream, the source of truth for everything else.
+
+A recording is one file holding a stream of msgpack maps, each with a "type":
+
+- ``header`` (first, exactly once): ``format`` = "venom-replay-recording", ``version``, ``created``
+  (unix time), ``target`` (the URL recorded in front of, or null), ``tool`` and free ``meta``.
+- ``exchange``: one HTTP exchange: ``seq`` (per file, increasing), ``session``, ``started``/``ended``
+  (unix time), ``request``, ``response`` (null when the exchange failed) and ``error``.
+- ``note``: something seen but not recorded as an exchange (a websocket message, an unsupported
+  protocol), with a ``kind`` and free ``detail``; summaries count them.
+
+Bodies are stored decoded (gzip/deflate/br/zstd removed), as msgpack bin; the headers are kept as
+they were on the wire, Content-Encoding included. A body longer than the cap is cut and marked
+``body_truncated`` with its full ``body_size``.
+
+Each record is written with one ``write`` on an O_APPEND descriptor, so a writer killed with SIGKILL
+loses at most the record in flight. The reader returns every complete record and says where a torn
+tail starts instead of failing. Files are created with mode 0600: they hold cookies and tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from .errors import RecordingError
+
+FORMAT_NAME = "venom-replay-recording"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+
+Pairs = list[tuple[str, str]]
+
+
+def _get_header(headers: Pairs, name: str) -> str | None:
+    lname = name.lower()
+    for key, value in headers:
+        if key.lower() == lname:
+            return value
+    return None
+
+
+def _get_all(headers: Pairs, name: str) -> list[str]:
+    lname = name.lower()
+    return [value for key, value in headers if key.lower() == lname]
+
+
+def _parse_json(headers: Pairs, body: bytes) -> Any:
+    """The JSON value of a body, or None when it is empty, not JSON, or truncated."""
+    if not body:
+        return None
+    ctype = (_get_header(headers, "content-type") or "").lower()
+    if "json" not in ctype and body[:1] not in (b"{", b"["):
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: Pairs = field(default_factory=list)
+    headers: Pairs = field(default_factory=list)
+    body: bytes = b""
+    body_truncated: bool = False
+    body_size: int = 0
+    http_version: str = "HTTP/1.1"
+
+    def header(self, name: str) -> str | None:
+        return _get_header(self.headers, name)
+
+    def header_all(self, name: str) -> list[str]:
+        return _get_all(self.headers, name)
+
+    def json(self) -> Any:
+        return None if self.body_truncated else _parse_json(self.headers, self.body)
+
+    @property
+    def url(self) -> str:
+        from urllib.parse import urlencode
+
+        default = (self.scheme == "http" and self.port == 80) or (self.scheme == "https" and self.port == 443)
+        netloc = self.host if default else f"{self.host}:{self.port}"
+        query = f"?{urlencode(self.query)}" if self.query else ""
+        return f"{self.scheme}://{netloc}{self.path}{query}"
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    reason: str = ""
+    headers: Pairs = field(default_factory=list)
+    body: bytes = b""
+    body_truncated: bool = False
+    body_size: int = 0
+    http_version: str = "HTTP/1.1"
+
+    def header(self, name: str) -> str | None:
+        return _get_header(self.headers, name)
+
+    def header_all(self, name: str) -> list[str]:
+        return _get_all(self.headers, name)
+
+    def json(self) -> Any:
+        return None if self.body_truncated else _parse_json(self.headers, self.body)
+
+
+@dataclass(slots=True)
+class Exchange:
+    seq: int
+    session: str
+    started: float
+    ended: float
+    request: Request
+    response: Response | None = None
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Header:
+    format: str
+    version: int
+    created: float
+    target: str | None = None
+    tool: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Note:
+    kind: str
+    time: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Recording:
+    path: Path
+    header: Header
+    exchanges: list[Exchange]
+    notes: list[Note]
+    complete_records: int
+    """Records read whole, the header included."""
+    torn_tail: bool
+    torn_offset: int | None
+    """Byte offset where the unreadable tail starts, when there is one."""
+    file_size: int
+
+    @property
+    def sessions(self) -> list[str]:
+        """Session ids in order of first appearance."""
+        return list(dict.fromkeys(ex.session for ex in self.exchanges))
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _request_to_map(req: Request) -> dict[str, Any]:
+    return {
+        "method": req.method,
+        "scheme": req.scheme,
+        "host": req.host,
+        "port": req.port,
+        "path": req.path,
+        "query": [list(p) for p in req.query],
+        "headers": [list(p) for p in req.headers],
+        "body": bytes(req.body),
+        "body_truncated": req.body_truncated,
+        "body_size": req.body_size or len(req.body),
+        "http_version": req.http_version,
+    }
+
+
+def _response_to_map(resp: Response) -> dict[str, Any]:
+    return {
+        "status": resp.status,
+        "reason": resp.reason,
+        "headers": [list(p) for p in resp.headers],
+        "body": bytes(resp.body),
+        "body_truncated": resp.body_truncated,
+        "body_size": resp.body_size or len(resp.body),
+        "http_version": resp.http_version,
+    }
+
+
+def exchange_to_map(ex: Exchange) -> dict[str, Any]:
+    return {
+        "type": "exchange",
+        "seq": ex.seq,
+        "session": ex.session,
+        "started": ex.started,
+        "ended": ex.ended,
+        "request": _request_to_map(ex.request),
+        "response": None if ex.response is None else _response_to_map(ex.response),
+        "error": ex.error,
+        "meta": ex.meta,
+    }
+
+
+def _pairs(raw: Any) -> Pairs:
+    return [(str(k), str(v)) for k, v in raw]
+
+
+def _request_from_map(m: dict[str, Any]) -> Request:
+    return Request(
+        method=m["method"],
+        scheme=m["scheme"],
+        host=m["host"],
+        port=int(m["port"]),
+        path=m["path"],
+        query=_pairs(m.get("query") or ()),
+        headers=_pairs(m.get("headers") or ()),
+        body=m.get("body") or b"",
+        body_truncated=bool(m.get("body_truncated", False)),
+        body_size=int(m.get("body_size", 0)),
+        http_version=m.get("http_version", "HTTP/1.1"),
+    )
+
+
+def _response_from_map(m: dict[str, Any]) -> Response:
+    return Response(
+        status=int(m["status"]),
+        reason=m.get("reason", ""),
+        headers=_pairs(m.get("headers") or ()),
+        body=m.get("body") or b"",
+        body_truncated=bool(m.get("body_truncated", False)),
+        body_size=int(m.get("body_size", 0)),
+        http_version=m.get("http_version", "HTTP/1.1"),
+    )
+
+
+def exchange_from_map(m: dict[str, Any]) -> Exchange:
+    resp = m.get("response")
+    return Exchange(
+        seq=int(m["seq"]),
+        session=str(m["session"]),
+        started=float(m["started"]),
+        ended=float(m["ended"]),
+        request=_request_from_map(m["request"]),
+        response=None if resp is None else _response_from_map(resp),
+        error=m.get("error"),
+        meta=m.get("meta") or {},
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+
+class RecordingWriter:
+    """Appends records to a recording, one ``write`` per record, file mode 0600.
+
+    ``append=False`` refuses to touch an existing file, so a user's recording is never overwritten;
+    ``append=True`` continues an existing recording (its header must be readable) and its numbering.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        target: str | None = None,
+        tool: str = "venom-replay",
+        meta: dict[str, Any] | None = None,
+        append: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self._fsync = fsync
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self.exchanges_written = 0
+        self.notes_written = 0
+        self._next_seq = 1
+        exists = self.path.exists()
+        if exists and not append:
+            raise RecordingError(f"{self.path}: file exists; choose another --out or pass --append to add to it")
+        if exists:
+            existing = read_recording(self.path)
+            if existing.torn_tail:
+                # Cut the torn record off so that new records start on a record boundary.
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(existing.torn_offset)
+            if existing.exchanges:
+                self._next_seq = max(ex.seq for ex in existing.exchanges) + 1
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | (0 if exists else os.O_EXCL)
+        self._fd: int | None = os.open(self.path, flags, 0o600)
+        if not exists:
+            self._write(
+                {
+                    "type": "header",
+                    "format": FORMAT_NAME,
+                    "version": FORMAT_VERSION,
+                    "created": time.time(),
+                    "target": target,
+                    "tool": tool,
+                    "meta": meta or {},
+                }
+            )
+
+    def next_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._fd is None:
+            raise RecordingError(f"{self.path}: recording is closed")
+        data = self._packer.pack(record)
+        written = os.write(self._fd, data)
+        while written < len(data):  # a short write is rare, but must not tear a record
+            written += os.write(self._fd, data[written:])
+        if self._fsync:
+            os.fsync(self._fd)
+
+    def write_exchange(self, ex: Exchange) -> None:
+        if ex.seq <= 0:
+            ex.seq = self.next_seq()
+        else:
+            self._next_seq = max(self._next_seq, ex.seq + 1)
+        self._write(exchange_to_map(ex))
+        self.exchanges_written += 1
+
+    def write_note(self, kind: str, **detail: Any) -> None:
+        self._write({"type": "note", "kind": kind, "time": time.time(), "detail": detail})
+        self.notes_written += 1
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _header_from_map(path: Path, first: Any) -> Header:
+    if not isinstance(first, dict) or first.get("type") != "header" or first.get("format") != FORMAT_NAME:
+        raise RecordingError(
+            f"{path}: not a venom-replay recording (expected a msgpack header record with format '{FORMAT_NAME}')"
+        )
+    version = first.get("version")
+    if version not in SUPPORTED_VERSIONS:
+        supported = ", ".join(str(v) for v in sorted(SUPPORTED_VERSIONS))
+        raise RecordingError(f"{path}: recording format version {version!r} is not supported (this venom-replay reads version {supported})")
+    return Header(
+        format=first["format"],
+        version=int(version),
+        created=float(first.get("created") or 0.0),
+        target=first.get("target"),
+        tool=first.get("tool", ""),
+        meta=first.get("meta") or {},
+    )
+
+
+def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
+    """Yield ``(end_offset, record)`` for each complete msgpack object; stops at a torn tail."""
+    with open(path, "rb") as fh:
+        unpacker = msgpack.Unpacker(fh, raw=False, strict_map_key=False, max_buffer_size=1 << 31)
+        while True:
+            try:
+                obj = unpacker.unpack()
+            except msgpack.OutOfData:
+                return
+            except (ValueError, msgpack.UnpackException, TypeError):
+                # Garbage after the last good record reads as a torn tail, not a crash.
+                return
+            yield unpacker.tell(), obj
+
+
+def read_recording(path: str | os.PathLike[str]) -> Recording:
+    """Read a whole recording. Raises RecordingError for a file that is not one."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read ({exc.strerror})") from None
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, expected a .vrec recording file")
+    records = iter_records(path)
+    try:
+        first_end, first = next(records)
+    except StopIteration:
+        raise RecordingError(f"{path}: empty or not a venom-replay recording (no header record)") from None
+    except PermissionError:
+        raise RecordingError(f"{path}: permission denied") from None
+    header = _header_from_map(path, first)
+    exchanges: list[Exchange] = []
+    notes: list[Note] = []
+    good_end = first_end
+    complete = 1
+    for end, rec in records:
+        try:
+            kind = rec.get("type") if isinstance(rec, dict) else None
+            if kind == "exchange":
+                exchanges.append(exchange_from_map(rec))
+            elif kind == "note":
+                notes.append(Note(kind=str(rec.get("kind")), time=float(rec.get("time") or 0.0), detail=rec.get("detail") or {}))
+            else:
+                break  # an unknown or malformed record: everything from here is the torn tail
+        except (KeyError, TypeError, ValueError):
+            break
+        good_end = end
+        complete += 1
+    torn = good_end < size
+    return Recording(
+        path=path,
+        header=header,
+        exchanges=exchanges,
+        notes=notes,
+        complete_records=complete,
+        torn_tail=torn,
+        torn_offset=good_end if torn else None,
+        file_size=size,
+    )

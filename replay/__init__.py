@@ -1,0 +1,1 @@
+"""The explorer, its checkers and reports, and the `venom-replay` command line."""

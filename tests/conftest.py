@@ -1,0 +1,29 @@
+"""Shared fixtures. Servers are real and start on free loopback ports with data in temporary dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from support.http_app import AppProcess, running_app
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run the long property runs (marker: slow)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip_slow = pytest.mark.skip(reason="long run; pass --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture
+def crud_api() -> Iterator[AppProcess]:
+    """The small CRUD JSON API, in its own process."""
+    with running_app("apps.crud_api:create_app") as app:
+        yield app

@@ -1,0 +1,1 @@
+"""Shared test machinery: real servers in separate processes on free loopback ports."""
