@@ -1,12 +1,19 @@
-"""Shared fixtures. Servers are real and start on free loopback ports with data in temporary dirs."""
+"""Shared fixtures. Servers are real and start on free loopback ports with data in temporary dirs.
+
+Fixture modules live in tests/support/fixtures_*.py and are loaded here as plugins, so each area
+(databases, the recording proxy, test APIs) keeps its fixtures in its own file.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from support.http_app import AppProcess, running_app
+
+pytest_plugins = sorted(f"support.{p.stem}" for p in (Path(__file__).parent / "support").glob("fixtures_*.py"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
