@@ -20,6 +20,7 @@ tail starts instead of failing. Files are created with mode 0600: they hold cook
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -212,7 +213,8 @@ def exchange_to_map(ex: Exchange) -> dict[str, Any]:
 
 
 def _pairs(raw: Any) -> Pairs:
-    return [(str(k), str(v)) for k, v in raw]
+    # The reader unpacks arrays as tuples, so each pair is already a (str, str) tuple.
+    return list(raw)
 
 
 def _request_from_map(m: dict[str, Any]) -> Request:
@@ -375,7 +377,7 @@ def _header_from_map(path: Path, first: Any) -> Header:
 def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
     """Yield ``(end_offset, record)`` for each complete msgpack object; stops at a torn tail."""
     with open(path, "rb") as fh:
-        unpacker = msgpack.Unpacker(fh, raw=False, strict_map_key=False, max_buffer_size=1 << 31)
+        unpacker = msgpack.Unpacker(fh, raw=False, use_list=False, strict_map_key=False, max_buffer_size=1 << 31)
         while True:
             try:
                 obj = unpacker.unpack()
@@ -406,6 +408,17 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     except PermissionError:
         raise RecordingError(f"{path}: permission denied") from None
     header = _header_from_map(path, first)
+    # Many small objects and no cycles: the cyclic GC would only rescan them again and again.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_body(path, header, records, first_end, size)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _read_body(path: Path, header: Header, records: Iterator[tuple[int, Any]], first_end: int, size: int) -> Recording:
     exchanges: list[Exchange] = []
     notes: list[Note] = []
     good_end = first_end
@@ -416,7 +429,7 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
             if kind == "exchange":
                 exchanges.append(exchange_from_map(rec))
             elif kind == "note":
-                notes.append(Note(kind=str(rec.get("kind")), time=float(rec.get("time") or 0.0), detail=rec.get("detail") or {}))
+                notes.append(Note(kind=str(rec.get("kind")), time=float(rec.get("time") or 0.0), detail=dict(rec.get("detail") or {})))
             else:
                 break  # an unknown or malformed record: everything from here is the torn tail
         except (KeyError, TypeError, ValueError):
