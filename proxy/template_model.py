@@ -91,6 +91,23 @@ class ActionTemplate:
     """JSON paths (``$.created_at``) or ``header:<Name>`` whose values vary with nothing to explain them."""
     example_request: Request | None = None
     example_response: Response | None = None
+    example_requests: list[Request] = field(default_factory=list)
+    """A few distinct recorded requests (the first is ``example_request``); ``render_request(example=i)``
+    uses the i-th as the skeleton so that a replayed call keeps one recorded instance's inputs together."""
+    sessions: int = 0
+    """How many recorded sessions called this template."""
+    volatile_reasons: dict[str, str] = field(default_factory=dict)
+    """Why each entry of ``volatile`` was judged noise (``timestamp``, ``random``, ``repeat-differs``, ``config``)."""
+
+    @property
+    def params(self) -> list[str]:
+        """Path parameter names in order, e.g. ``['user_id', 'order_id']``."""
+        return [seg[1:-1] for seg in self.path.split("/") if seg.startswith("{") and seg.endswith("}")]
+
+    @property
+    def origin(self) -> str:
+        default = (self.scheme == "http" and self.port == 80) or (self.scheme == "https" and self.port == 443)
+        return f"{self.scheme}://{self.host}" if default else f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def label(self) -> str:
