@@ -1,0 +1,162 @@
+"""LearnedChecker: checks every explored step against the invariants learned for its template.
+
+Confirming before trusting: on a step of a path the recording itself took
+(``ctx.replays_recorded_path``), an invariant that breaks was never true. It is dropped (kept in
+``dropped`` with the reason, for the report) and no finding is reported. Everything else that breaks
+is a finding that names the invariant, its support, and the values that broke it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .checks import StepContext, StepResult, Violation
+from .learned_collections import check_collection
+from .learned_config import ignore_entries, learned_section
+from .learned_domains import check_domain
+from .learned_model import (
+    COLLECTION_KINDS,
+    DOMAIN_KINDS,
+    LearnedInvariant,
+    jsonable,
+    request_json,
+    short,
+)
+from .learned_observe import response_body
+from .learned_relations import check_echo, check_relation
+from .learned_status import check_status
+
+MAX_SHOWN = 5
+
+
+@dataclass(slots=True)
+class DroppedInvariant:
+    invariant: LearnedInvariant
+    reason: str
+    observed: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.invariant.to_dict(), "reason": self.reason, "observed": jsonable(self.observed)}
+
+
+def evaluate(inv: LearnedInvariant, step: StepResult, path: Sequence[StepResult]) -> list[dict[str, Any]]:
+    """The observations on this step that break ``inv`` (empty when it holds or does not apply)."""
+    if inv.kind in COLLECTION_KINDS:
+        return check_collection(inv, path)
+    if inv.kind == "status":
+        return check_status(inv, path)
+    body = response_body(step)
+    if body is None:
+        return []
+    if inv.kind in DOMAIN_KINDS:
+        return check_domain(inv, body)
+    if inv.kind == "echo":
+        return check_echo(inv, request_json(step.request), body)
+    return check_relation(inv, body)
+
+
+class LearnedChecker:
+    """Checker ``learned``: ``LearnedChecker(learn_invariants(tset, recording), config)``.
+
+    ``config``: the project configuration (an object with ``.raw``, a mapping holding a ``learned``
+    section, the section itself, or a path to a TOML file); None reads venom.toml / pyproject.toml.
+    """
+
+    name = "learned"
+
+    def __init__(self, invariants: Iterable[LearnedInvariant], config: Any = None) -> None:
+        section = learned_section(config)
+        silenced = ignore_entries(section)
+        self.invariants: list[LearnedInvariant] = []
+        self.ignored: list[LearnedInvariant] = []
+        for inv in invariants:
+            named = {inv.key, f"{inv.label} :: {inv.expr}"}
+            (self.ignored if named & silenced else self.invariants).append(inv)
+        self.dropped: list[DroppedInvariant] = []
+        self._dropped_keys: set[str] = set()
+        self._lock = threading.Lock()
+        self._by_trigger: dict[str, list[LearnedInvariant]] = {}
+        for inv in self.invariants:
+            for trigger in inv.params.get("triggers", [inv.template]):
+                self._by_trigger.setdefault(trigger, []).append(inv)
+
+    @property
+    def active(self) -> list[LearnedInvariant]:
+        return [inv for inv in self.invariants if inv.key not in self._dropped_keys]
+
+    def is_dropped(self, signature: str) -> bool:
+        """Whether a finding with this signature came from an invariant dropped since (the explorer
+        may have reported it before the confirmation phase reached the recorded path)."""
+        return any(signature == signature_of(d.invariant) for d in self.dropped)
+
+    def check(self, ctx: StepContext) -> list[Violation]:
+        step = ctx.step
+        path = list(ctx.path)
+        if not path or path[-1] is not step:
+            path.append(step)
+        found: list[Violation] = []
+        for inv in self._by_trigger.get(step.template.id, ()):
+            if inv.key in self._dropped_keys:
+                continue
+            try:
+                failures = evaluate(inv, step, path)
+            except Exception as exc:  # one odd response must not stop the exploration
+                failures, error = [], exc
+                self._drop(inv, f"could not be evaluated: {type(error).__name__}: {error}", [])
+            if not failures:
+                continue
+            if ctx.replays_recorded_path:
+                where = " -> ".join(s.template.label for s in path)
+                self._drop(inv, f"broke on a recorded path ({where}): {_observed_text(failures)}", failures)
+                continue
+            found.append(self._violation(inv, step, failures))
+        return found
+
+    def _drop(self, inv: LearnedInvariant, reason: str, failures: list[dict[str, Any]]) -> None:
+        with self._lock:
+            if inv.key not in self._dropped_keys:
+                self._dropped_keys.add(inv.key)
+                self.dropped.append(DroppedInvariant(inv, reason, failures[:MAX_SHOWN]))
+
+    def _violation(self, inv: LearnedInvariant, step: StepResult, failures: list[dict[str, Any]]) -> Violation:
+        label = inv.label or inv.template
+        message = (
+            f"{step.template.label}: learned invariant `{inv.expr}` broke "
+            f"(held in {inv.support} recorded observations, {inv.distinct} distinct, confidence {inv.confidence:.2f}): "
+            f"{_observed_text(failures)}"
+        )
+        details = {
+            "invariant": inv.expr,
+            "kind": inv.kind,
+            "template": inv.template,
+            "label": label,
+            "support": inv.support,
+            "distinct": inv.distinct,
+            "confidence": round(inv.confidence, 4),
+            "observed": jsonable(failures[:MAX_SHOWN]),
+            "violations": len(failures),
+            "recorded_examples": jsonable(inv.examples),
+            "silence_with": f'[learned] ignore = ["{label} :: {inv.expr}"]',
+        }
+        return Violation(checker=self.name, message=message, signature=signature_of(inv), details=details)
+
+    def summary(self) -> dict[str, Any]:
+        """For reports: how many invariants were checked, which were dropped (and why) or silenced."""
+        return {
+            "checked": len(self.active),
+            "dropped": [d.to_dict() for d in self.dropped],
+            "ignored": [inv.key for inv in self.ignored],
+        }
+
+
+def signature_of(inv: LearnedInvariant) -> str:
+    return f"learned:{inv.label or inv.template} :: {inv.expr}"
+
+
+def _observed_text(failures: list[dict[str, Any]]) -> str:
+    first = ", ".join(f"{k}={short(v)}" for k, v in failures[0].items())
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    return first + more

@@ -1,0 +1,102 @@
+"""What a path of calls did to which resource: which ids it deleted, which call repeats an earlier one.
+
+Resources are named by their normalised path prefix and id value (``("/orders/{}", "5")``), so the
+analysis needs no bindings: ``DELETE /orders/{order_id}`` and ``GET /orders/{id}`` with the same value
+address the same order. The same functions read recorded sessions (to learn) and explored paths
+(to check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .checks import StepResult
+from .learned_model import is_delete, is_read, resource_keys
+
+ResourceKey = tuple[str, str]
+
+
+def keys_of(step: StepResult) -> list[ResourceKey]:
+    return resource_keys(step.template.path, step.request.path)
+
+
+def succeeded(step: StepResult) -> bool:
+    return step.response is not None and 200 <= step.response.status < 300
+
+
+def rejected(step: StepResult) -> bool:
+    return step.response is not None and 400 <= step.response.status < 500
+
+
+def body_of(step: StepResult) -> Any:
+    if step.response is None:
+        return None
+    try:
+        return step.response.json()
+    except Exception:
+        return None
+
+
+def _created_values(step: StepResult) -> set[str]:
+    """Ids a successful write handed out: top-level scalars of its body and its Location's last segment."""
+    values: set[str] = set()
+    body = body_of(step)
+    if isinstance(body, dict):
+        values.update(str(v) for v in body.values() if isinstance(v, (str, int)) and not isinstance(v, bool))
+    location = step.response.header("Location") if step.response is not None else None
+    if location:
+        values.add(location.rstrip("/").rsplit("/", 1)[-1])
+    return values
+
+
+def deleted_before(path: Sequence[StepResult], index: int) -> dict[ResourceKey, int]:
+    """Resources that a successful delete before ``index`` removed, and were not created again since
+    (a database may hand a freed id out again), with the index of the deleting step."""
+    deleted: dict[ResourceKey, int] = {}
+    for j, step in enumerate(path[:index]):
+        if not succeeded(step):
+            continue
+        if is_delete(step.template):
+            keys = keys_of(step)
+            if keys:
+                deleted[keys[-1]] = j
+        elif deleted and not is_read(step.template):
+            created = _created_values(step)
+            for key in [k for k in deleted if k[1] in created]:
+                del deleted[key]
+    return deleted
+
+
+@dataclass(slots=True)
+class Situation:
+    kind: str
+    """``after-delete`` (the call addresses a resource deleted earlier on the path) or ``repeat``
+    (a state-changing call repeats one that succeeded on the same resource)."""
+    earlier: int
+    """Index of the deleting or the repeated step."""
+    resource: ResourceKey
+
+
+def situation(path: Sequence[StepResult], index: int) -> Situation | None:
+    step = path[index]
+    keys = keys_of(step)
+    if not keys:
+        return None
+    deleted = deleted_before(path, index)
+    for key in keys:
+        if key in deleted:
+            return Situation("after-delete", deleted[key], key)
+    if is_read(step.template):
+        return None
+    for j in range(index - 1, -1, -1):
+        prior = path[j]
+        if prior.template.id == step.template.id and succeeded(prior) and keys_of(prior) == keys:
+            return Situation("repeat", j, keys[-1])
+    return None
+
+
+def only_reads_between(path: Sequence[StepResult], start: int, end: int) -> bool:
+    """True when nothing between steps ``start`` and ``end`` (exclusive) could have changed state."""
+    return all(is_read(s.template) for s in path[start + 1 : end])
