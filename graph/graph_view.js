@@ -374,7 +374,12 @@
     gesture = { x: ev.clientX, y: ev.clientY, moved: false,
                 node: nodeEl ? byId[nodeEl.getAttribute("data-id")] : null,
                 edge: edgeEl ? edgeById[edgeEl.getAttribute("data-id")] : null,
-                vx: view.x, vy: view.y };
+                vx: view.x, vy: view.y, dx: 0, dy: 0 };
+    if (gesture.node) {
+      // Keep the grabbed point under the pointer instead of jumping the node's centre to it.
+      var p = toGraph(ev.clientX, ev.clientY);
+      gesture.dx = gesture.node.x - p.x; gesture.dy = gesture.node.y - p.y;
+    }
     svg.setPointerCapture(ev.pointerId);
     if (!gesture.node) svg.classList.add("panning");
   });
@@ -383,14 +388,15 @@
     var dx = ev.clientX - gesture.x, dy = ev.clientY - gesture.y;
     if (!gesture.moved && dx * dx + dy * dy < 16) return;
     gesture.moved = true;
+    // Once the user moves anything, the camera stays where they put it.
+    userMovedView = true;
     if (gesture.node) {
       var p = toGraph(ev.clientX, ev.clientY);
-      gesture.node.fx = gesture.node.x = p.x;
-      gesture.node.fy = gesture.node.y = p.y;
+      gesture.node.fx = gesture.node.x = p.x + gesture.dx;
+      gesture.node.fy = gesture.node.y = p.y + gesture.dy;
       reheat(0.12);
       render();
     } else {
-      userMovedView = true;
       view.x = gesture.vx + dx; view.y = gesture.vy + dy;
       applyView();
     }

@@ -97,7 +97,7 @@ def build_transition_graph(tset: TemplateSet, *, title: str = "") -> nx.MultiDiG
     for consumer in tset.templates.values():
         for c in consumer.consumes:
             if c.producer not in tset.templates:
-                continue  # a dangling binding cannot be satisfied; unseen.py treats it the same way
+                continue  # a binding to a template not in the set: no node to draw it from
             key = f"{DEPENDENCY}:{c.location}"
             existing = g.get_edge_data(c.producer, consumer.id, key)
             if existing is not None:

@@ -121,4 +121,7 @@ def _report_unseen(g: nx.MultiDiGraph, depth: int, limit: int, as_json: bool) ->
     labels = {node: data.get("label", node) for node, data in g.nodes(data=True) if node != START}
     width = len(str(len(first)))
     for i, seq in enumerate(first, 1):
-        click.echo(f"  {i:>{width}}. {'  →  '.join(labels[t] for t in seq)}   [{' '.join(seq)}]")
+        line = "  →  ".join(labels[t] for t in seq)
+        if any(labels[t] != t for t in seq):  # show ids too when they differ from the labels
+            line += f"   [{' '.join(seq)}]"
+        click.echo(f"  {i:>{width}}. {line}")
