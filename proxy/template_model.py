@@ -133,3 +133,5 @@ class TemplateSet:
     """Path of the recording this was learned from."""
     ignored: int = 0
     """Exchanges left out (ignored by config, failed, non-HTTP)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should know, e.g. a configured binding that names a template not in the recording."""

@@ -208,10 +208,17 @@ def request_values(req: Request) -> list[tuple[str, Any]]:
     return out
 
 
-def response_values(resp: Response, *, generalize: bool = True) -> list[tuple[str, Any]]:
-    """Every value a response carries: JSON leaves (arrays as ``[*]``), headers, Set-Cookie values."""
+_UNSET: Any = object()
+
+
+def response_values(resp: Response, *, generalize: bool = True, data: Any = _UNSET) -> list[tuple[str, Any]]:
+    """Every value a response carries: JSON leaves (arrays as ``[*]``), headers, Set-Cookie values.
+
+    ``data`` is the already-parsed JSON body, when the caller has it.
+    """
     out: list[tuple[str, Any]] = []
-    data = resp.json()
+    if data is _UNSET:
+        data = resp.json()
     if data is not None:
         out.extend((f"body:{p}", v) for p, v in walk_json(data, generalize=generalize))
     for name, val in resp.headers:

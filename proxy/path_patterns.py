@@ -1,0 +1,155 @@
+"""Path patterns: which path segments are parameters, and what to call them.
+
+A segment becomes a parameter when it looks like an identifier and either varies among the paths
+that share its prefix or was produced by an earlier response: ``/orders/17`` and ``/orders/18`` give
+``/orders/{order_id}``; a UUID or a long hex token is an identifier on sight; a slug such as
+``red-shoes-2`` only when a response produced it first (``produced``). Plain words (``refund``,
+``search``) stay literal unless a position holds so many distinct values that it can only be data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+PARAM = None
+"""The placeholder for a parameter in a pattern tuple."""
+Pattern = tuple[str | None, ...]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_INT = re.compile(r"^-?\d+$")
+_HEX = re.compile(r"^[0-9a-fA-F]{12,}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-.~=+]{16,}$")
+_WORD = re.compile(r"^[A-Za-z][A-Za-z.]*$")
+
+HIGH_CARDINALITY = 25
+"""Distinct literal values at one position above which the position is data, not a route."""
+
+
+def segment_kind(seg: str) -> str:
+    """``uuid``, ``int``, ``hex``, ``token`` (long random-looking), ``word`` or ``slug``."""
+    if _INT.match(seg):
+        return "int"
+    if _UUID.match(seg):
+        return "uuid"
+    if _HEX.match(seg) and any(c.isdigit() for c in seg) and any(c.isalpha() for c in seg):
+        return "hex"
+    if _TOKEN.match(seg) and sum(c.isdigit() for c in seg) >= 2 and any(c.isalpha() for c in seg):
+        return "token"
+    if _WORD.match(seg):
+        return "word"
+    return "slug"
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    return tuple(seg for seg in path.split("?", 1)[0].split("/") if seg)
+
+
+def infer_patterns(
+    paths: Iterable[tuple[str, ...]],
+    produced: set[str] | frozenset[str] = frozenset(),
+    *,
+    high_cardinality: int = HIGH_CARDINALITY,
+) -> dict[tuple[str, ...], Pattern]:
+    """Map each distinct segment tuple (of one origin) to its pattern (``PARAM`` for parameters).
+
+    Positions are decided level by level among the paths that share the already-decided prefix, so
+    ``/users/1/orders/7`` and ``/users/2/orders/8`` are compared at the orders level as one group.
+    """
+    out: dict[tuple[str, ...], Pattern] = {}
+    _decide(list(set(paths)), 0, (), produced, high_cardinality, out)
+    return out
+
+
+def _decide(
+    paths: list[tuple[str, ...]],
+    depth: int,
+    prefix: Pattern,
+    produced: set[str] | frozenset[str],
+    high_cardinality: int,
+    out: dict[tuple[str, ...], Pattern],
+) -> None:
+    # An explicit stack instead of recursion keeps deep or numerous paths cheap.
+    stack = [(paths, depth, prefix)]
+    while stack:
+        group, depth, prefix = stack.pop()
+        longer: list[tuple[str, ...]] = []
+        for p in group:
+            if len(p) == depth:
+                out[p] = prefix
+            else:
+                longer.append(p)
+        if not longer:
+            continue
+        distinct = {p[depth] for p in longer}
+        kinds = {s: segment_kind(s) for s in distinct}
+        n_int = sum(1 for k in kinds.values() if k == "int")
+        params: set[str] = set()
+        for seg, kind in kinds.items():
+            if kind in ("uuid", "hex", "token"):
+                params.add(seg)
+            elif kind == "int" and (n_int >= 2 or seg in produced):
+                params.add(seg)
+            elif kind == "slug" and seg in produced:
+                params.add(seg)
+        literals = distinct - params
+        if len(literals) >= high_cardinality:
+            params |= literals
+        buckets: dict[str | None, list[tuple[str, ...]]] = {}
+        for p in longer:
+            seg = p[depth]
+            buckets.setdefault(PARAM if seg in params else seg, []).append(p)
+        for key, members in buckets.items():
+            stack.append((members, depth + 1, prefix + (key,)))
+
+
+def singular(word: str) -> str:
+    w = word.lower()
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 2:
+        return w[:-1]
+    return w
+
+
+def _ident(text: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    if not text or text[0].isdigit():
+        text = f"p_{text}"
+    return text
+
+
+def param_names(pattern: Pattern) -> list[str]:
+    """Names for the parameters of a pattern, from the literal segment before each one.
+
+    ``('users', None, 'orders', None)`` -> ``['user_id', 'order_id']``; a parameter with no literal
+    before it is ``id``; repeats get ``_2``, ``_3``.
+    """
+    names: list[str] = []
+    used: set[str] = set()
+    for i, part in enumerate(pattern):
+        if part is not PARAM:
+            continue
+        prev = pattern[i - 1] if i > 0 else None
+        base = f"{_ident(singular(prev))}_id" if isinstance(prev, str) and not _INT.match(prev) else "id"
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}_{n}", n + 1
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def render_pattern(pattern: Pattern) -> str:
+    """``('users', None)`` -> ``/users/{user_id}``."""
+    names = iter(param_names(pattern))
+    parts = [f"{{{next(names)}}}" if part is PARAM else part for part in pattern]
+    return "/" + "/".join(parts)  # type: ignore[arg-type]
+
+
+def param_index_names(pattern: Pattern) -> dict[int, str]:
+    """Segment index -> parameter name, for the parameters of a pattern."""
+    names = iter(param_names(pattern))
+    return {i: next(names) for i, part in enumerate(pattern) if part is PARAM}
