@@ -38,6 +38,21 @@ class Adapter(ABC):
     def __init__(self, url: str, *, volatile_columns: Iterable[str] = ()) -> None:
         self.url = url
         self.volatile_columns = frozenset(volatile_columns)
+        #: Things the user should know (a baseline recovered, tables created after install, the
+        #: connections a template restore cut off). The explorer shows them in its report.
+        self.notes: list[str] = []
+
+    def can_restore(self, token: Checkpoint) -> bool:
+        """True when restore(token) would succeed from the current state (no CannotRestore)."""
+        return True
+
+    def recover(self) -> int:
+        """Restore the baseline left by a killed run, if any; return how many changes were undone."""
+        return 0
+
+    def pending_changes(self) -> int:
+        """How many journalled changes lie beyond the baseline (0 when nothing is to recover)."""
+        return 0
 
     @abstractmethod
     def install(self) -> None:

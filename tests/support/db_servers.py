@@ -265,8 +265,11 @@ class RedisServer:
         self.host = "127.0.0.1"
         self.tmp = Path(tempfile.mkdtemp(prefix="venom-redis-"))
         self.proc: subprocess.Popen | None = None
-        self._next_db = itertools.count(1)  # db 0 stays untouched for manual poking
+        # Tests get databases 1..47 (reused after flushing); 48..63 stay free as spares for SWAPDB
+        # mode and recovery baselines; db 0 stays untouched for manual poking.
         self.databases = 64
+        self.test_dbs = range(1, 48)
+        self._next_db = itertools.cycle(self.test_dbs)
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(

@@ -1,0 +1,59 @@
+"""Several adapters behind one interface, for an API that uses a database and a cache at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .base import Adapter, CannotRestore, Checkpoint
+from .content_hash import combine
+
+GROUP = "group"
+
+
+class AdapterGroup(Adapter):
+    def __init__(self, adapters: Iterable[Adapter]) -> None:
+        self.adapters = list(adapters)
+        super().__init__(GROUP + ":" + ",".join(a.url for a in self.adapters))
+        self.restores_across_branches = all(a.restores_across_branches for a in self.adapters)
+
+    @property
+    def notes(self) -> list[str]:  # type: ignore[override]
+        return [note for a in self.adapters for note in a.notes]
+
+    @notes.setter
+    def notes(self, value: list[str]) -> None:  # base __init__ assigns []; members keep their own
+        pass
+
+    def install(self) -> None:
+        for adapter in self.adapters:
+            adapter.install()
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.url, tuple(a.checkpoint() for a in self.adapters))
+
+    def can_restore(self, token: Checkpoint) -> bool:
+        return token.adapter == self.url and all(a.can_restore(t) for a, t in zip(self.adapters, token.value))
+
+    def restore(self, token: Checkpoint) -> None:
+        # Check every member first, so a CannotRestore never leaves some members restored.
+        if not self.can_restore(token):
+            raise CannotRestore(f"checkpoint not reachable by every member of {self.url}")
+        for adapter, member_token in zip(self.adapters, token.value):
+            adapter.restore(member_token)
+
+    def fingerprint(self) -> str:
+        return combine({f"{i}:{a.url}": a.fingerprint() for i, a in enumerate(self.adapters)})
+
+    def recover(self) -> int:
+        return sum(a.recover() for a in self.adapters)
+
+    def pending_changes(self) -> int:
+        return sum(a.pending_changes() for a in self.adapters)
+
+    def uninstall(self) -> None:
+        for adapter in self.adapters:
+            adapter.uninstall()
+
+    def close(self) -> None:
+        for adapter in self.adapters:
+            adapter.close()

@@ -1,0 +1,42 @@
+"""Which checkpoints are still reachable: the ones on the path from the baseline to the present.
+
+Journal adapters undo changes; they cannot redo them. After restoring to checkpoint C, every
+checkpoint taken after C describes a branch whose journal entries were deleted, so restoring to it
+raises CannotRestore and the explorer re-executes that path instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from .base import AdapterError, CannotRestore, Checkpoint
+
+
+class Lineage:
+    def __init__(self, adapter_url: str) -> None:
+        self.adapter_url = adapter_url
+        self._ids = itertools.count(1)
+        self._path: list[int] = []  # checkpoint ids, oldest first; all ancestors of the present
+
+    def new_id(self) -> int:
+        cp_id = next(self._ids)
+        self._path.append(cp_id)
+        return cp_id
+
+    def reachable(self, token: Checkpoint) -> bool:
+        return token.adapter == self.adapter_url and token.value[0] in self._path
+
+    def check(self, token: Checkpoint) -> None:
+        if token.adapter != self.adapter_url:
+            raise AdapterError(f"checkpoint belongs to {token.adapter}, not to {self.adapter_url}")
+        if token.value[0] not in self._path:
+            raise CannotRestore(
+                f"checkpoint {token.value[0]} is not an ancestor of the current state of {self.adapter_url}"
+                " (journal adapters undo but do not redo); re-execute the path instead")
+
+    def rewind_to(self, token: Checkpoint) -> None:
+        """After restoring to ``token``: checkpoints taken later are on a dead branch."""
+        del self._path[self._path.index(token.value[0]) + 1:]
+
+    def reset(self) -> None:
+        self._path.clear()

@@ -1,0 +1,87 @@
+"""Open the right adapter for a database URL.
+
+    open_adapter("postgresql://app@127.0.0.1:5432/shop")                 # trigger journal (default)
+    open_adapter("postgresql://.../shop", mode="template")               # full copies; cuts off the pool
+    open_adapter("mysql://root@127.0.0.1:3306/shop")                     # MariaDB / MySQL journal
+    open_adapter("sqlite:///var/app.db?mode=backup")                     # backup API snapshots
+    open_adapter("redis://127.0.0.1:6379/0", mode="swapdb")              # spare databases + SWAPDB
+
+Options may also come from the URL query (``?mode=backup&volatile=orders.updated_at``); the query is
+removed before connecting. ``volatile`` / ``volatile_columns``: ``table.column`` entries left out of
+fingerprints (for Redis: ``volatile_keys`` glob patterns).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .base import Adapter, AdapterError
+
+MODES = {
+    "postgresql": ("journal", "template", "savepoint"),
+    "mysql": ("journal",),
+    "sqlite": ("triggers", "backup"),
+    "redis": ("dump", "swapdb"),
+}
+SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql",
+           "sqlite": "sqlite", "redis": "redis"}
+LIST_OPTIONS = ("volatile_columns", "volatile_keys", "spare_dbs")
+
+
+def split_options(url: str) -> tuple[str, dict[str, Any]]:
+    """The URL without our query options, and those options."""
+    base, _, query = url.partition("?")  # not urlunsplit: it turns sqlite:////abs into sqlite://abs
+    options: dict[str, Any] = {}
+    kept = []
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        key = {"volatile": "volatile_columns"}.get(key, key)
+        if key in LIST_OPTIONS:
+            options.setdefault(key, []).extend(v for v in value.split(",") if v)
+        elif key in ("mode", "baseline_db", "maintenance_db", "grace_seconds"):
+            options[key] = value
+        else:
+            kept.append((key, value))
+    rest = "&".join(f"{k}={v}" for k, v in kept)
+    return base + ("?" + rest if rest else ""), options
+
+
+def database_kind(url: str) -> str:
+    scheme = urlsplit(url).scheme.split("+")[0].lower()
+    kind = SCHEMES.get(scheme)
+    if kind is None:
+        raise AdapterError(f"unsupported database URL {url!r}: expected postgresql://, mysql://, mariadb://,"
+                           " sqlite:/// or redis://")
+    return kind
+
+
+def open_adapter(url: str, **options: Any) -> Adapter:
+    """An adapter for ``url``; nothing is installed until ``install()``."""
+    kind = database_kind(url)
+    clean_url, url_options = split_options(url)
+    options = {**url_options, **options}
+    mode = options.pop("mode", None) or MODES[kind][0]
+    if mode not in MODES[kind]:
+        raise AdapterError(f"unknown mode {mode!r} for {kind}: choose one of {', '.join(MODES[kind])}")
+    if "grace_seconds" in options:
+        options["grace_seconds"] = float(options["grace_seconds"])
+    if kind == "postgresql":
+        if mode == "template":
+            from .postgres_template import PostgresTemplateAdapter as cls
+        elif mode == "savepoint":
+            from .postgres_savepoint import PostgresSavepointAdapter as cls
+        else:
+            from .postgres import PostgresJournalAdapter as cls
+    elif kind == "mysql":
+        from .mysql import MySQLJournalAdapter as cls
+        clean_url = "mysql" + clean_url[clean_url.index("://"):]
+    elif kind == "sqlite":
+        from .sqlite import SQLiteBackupAdapter, SQLiteTriggerAdapter
+        cls = SQLiteBackupAdapter if mode == "backup" else SQLiteTriggerAdapter
+    else:
+        from .redis_adapter import RedisDumpAdapter, RedisSwapAdapter
+        cls = RedisSwapAdapter if mode == "swapdb" else RedisDumpAdapter
+    try:
+        return cls(clean_url, **options)
+    except TypeError as exc:
+        raise AdapterError(f"bad option for {kind} ({mode} mode): {exc}") from exc
