@@ -117,9 +117,9 @@ def production_var(path_pattern: str, source: str) -> str:
         if not keys:
             return f"{resource}_value"
         last = keys[-1]
-        if last.lower() == "id":
+        if last.lower() in ("id", "uuid", "guid", "pk", "slug", "key"):
             owner = _ident(singular(keys[-2])) if len(keys) >= 2 else resource
-            return f"{owner}_id"
+            return f"{owner}_{last.lower()}"
         return _ident(last)
     if kind == "header":
         lname = where.lower()

@@ -22,7 +22,7 @@ SAMPLE_PER_TEMPLATE = 400
 
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _HTTP_DATE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
-_ID_NAME = re.compile(r"(^|[._\['])(id|[a-z0-9]+_id|[a-z0-9]+Id)'?\]?$")
+_ID_NAME = re.compile(r"(^|[._\['])(id|uuid|guid|[a-z0-9]+_(id|uuid)|[a-z0-9]+(Id|Uuid))'?\]?$")
 _NOISE_NAME = re.compile(r"(request|trace|correlation|span|nonce)", re.IGNORECASE)
 
 

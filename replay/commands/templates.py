@@ -1,0 +1,160 @@
+"""`venom-replay templates`: the action templates and value bindings learned from a recording."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from venom_replay.proxy.config import load_config
+from venom_replay.proxy.infer import infer_templates
+from venom_replay.proxy.redact import is_secret_field, is_secret_header, mask_value
+from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
+from venom_replay.proxy.values import parse_json_path
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  venom-replay templates shop.vrec
+  venom-replay templates shop.vrec --fields          # also constants and inputs, secrets masked
+  venom-replay templates shop.vrec --json | jq '.templates[] | {id, consumes}'
+  venom-replay templates shop.vrec --config venom.toml
+"""
+)
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default: venom.toml or [tool.venom-replay] in pyproject.toml, searched upwards).")
+@click.option("--json", "as_json", is_flag=True, help="Print the templates as one JSON object on stdout.")
+@click.option("--fields", "show_fields", is_flag=True, help="Also list each template's constant and input fields with recorded examples.")
+@click.option("--show-secrets", is_flag=True, help="Print tokens, cookies and password fields in examples as recorded (masked by default).")
+def templates(file: str, config_path: str | None, as_json: bool, show_fields: bool, show_secrets: bool) -> None:
+    """Print the action templates and value bindings learned from a recording.
+
+    Each template is one kind of call (method + path pattern). "produces" lists the response values
+    later calls consume; "consumes" lists each request value bound to an earlier response, with the
+    producing template.
+    """
+    config = load_config(Path(config_path) if config_path else None)
+    err = Console(stderr=True, highlight=False)
+    if as_json:
+        tset = infer_templates(file, config)
+    else:
+        with err.status(f"learning templates from {escape(file)} ..."):
+            tset = infer_templates(file, config)
+    for warning in tset.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if as_json:
+        click.echo(json.dumps(templates_json(tset, redact=not show_secrets), indent=2, default=str))
+        return
+    console = Console(highlight=False, width=max(120, Console().width))
+    _print_table(console, tset, show_fields, redact=not show_secrets)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def templates_json(tset: TemplateSet, *, redact: bool = True) -> dict[str, Any]:
+    return {
+        "source": tset.source,
+        "ignored": tset.ignored,
+        "sessions": len(tset.sessions),
+        "warnings": list(tset.warnings),
+        "templates": [_template_json(t, redact) for t in tset.templates.values()],
+    }
+
+
+def _template_json(t: ActionTemplate, redact: bool) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "method": t.method,
+        "path": t.path,
+        "origin": t.origin,
+        "count": t.count,
+        "sessions": t.sessions,
+        "effect": t.effect,
+        "statuses": {str(k): v for k, v in t.statuses.items()},
+        "produces": [{"var": p.var, "from": p.source} for p in t.produces],
+        "consumes": [
+            {
+                "var": c.var,
+                "in": c.location,
+                "producer": c.producer,
+                "from": c.source,
+                "transform": c.transform,
+                "score": c.score,
+                "support": c.support,
+                "sessions": c.sessions,
+            }
+            for c in t.consumes
+        ],
+        "fields": [
+            {"in": f.location, "kind": f.kind, "examples": [_example(f.location, v, redact) for v in f.examples]}
+            for f in t.fields
+        ],
+        "volatile": [{"field": v, "reason": t.volatile_reasons.get(v, "")} for v in t.volatile],
+        "response_schema": t.response_schema,
+    }
+
+
+def is_secret_location(location: str) -> bool:
+    kind, _, where = location.partition(":")
+    if kind == "cookie":
+        return True
+    if kind == "header":
+        return is_secret_header(where)
+    if kind == "body":
+        try:
+            keys = [p for p in parse_json_path(where) if isinstance(p, str)]
+        except ValueError:
+            return False
+        return any(is_secret_field(k) for k in keys)
+    return is_secret_field(where)
+
+
+def _example(location: str, value: Any, redact: bool) -> Any:
+    return mask_value(value) if redact and is_secret_location(location) else value
+
+
+# ---------------------------------------------------------------- table
+
+
+def _print_table(console: Console, tset: TemplateSet, show_fields: bool, *, redact: bool) -> None:
+    total = sum(t.count for t in tset.templates.values())
+    console.print(
+        f"[bold]{escape(tset.source)}[/]: {len(tset.templates)} templates from {total} exchanges "
+        f"in {len(tset.sessions)} sessions" + (f", {tset.ignored} ignored" if tset.ignored else "")
+    )
+    table = Table(show_lines=True)
+    table.add_column("template", no_wrap=True)
+    table.add_column("effect")
+    table.add_column("count", justify="right")
+    table.add_column("statuses")
+    table.add_column("produces", overflow="fold")
+    table.add_column("consumes (from template)", overflow="fold")
+    if show_fields:
+        table.add_column("constants / inputs", overflow="fold")
+    for t in tset.templates.values():
+        produces = "\n".join(f"{p.var} [dim]<- {escape(p.source)}[/]" for p in t.produces) or "[dim]-[/]"
+        consumes = "\n".join(
+            f"{escape(c.location)} [dim]<-[/] {escape(c.producer)} [dim]{escape(c.source)}"
+            + (f" ({escape(c.transform)})" if c.transform != "identity" else "")
+            + f" {c.score:.2f}[/]"
+            for c in t.consumes
+        ) or "[dim]-[/]"
+        statuses = " ".join(f"{s}x{n}" for s, n in t.statuses.items())
+        row = [f"[bold]{escape(t.id)}[/]", t.effect, str(t.count), statuses, produces, consumes]
+        if show_fields:
+            row.append(
+                "\n".join(
+                    f"{escape(f.location)} [dim]{f.kind}[/] "
+                    + escape(", ".join(json.dumps(_example(f.location, v, redact), default=str)[:40] for v in f.examples[:3]))
+                    for f in t.fields
+                ) or "[dim]-[/]"
+            )
+        table.add_row(*row)
+    console.print(table)
