@@ -227,6 +227,10 @@ class VenomRecorder:
             del resp.headers["connection"]
 
     def error(self, flow: http.HTTPFlow) -> None:
+        if flow.request.method == "PRI" and flow.request.path == "*":
+            # A cleartext HTTP/2 (h2c prior knowledge) preface: mitmproxy does not speak h2c.
+            self._note("h2c", client=_address(flow.client_conn.peername), reason="cleartext HTTP/2 is not supported; use TLS or HTTP/1.1")
+            return
         # The target is down, the connection broke, or the client went away: record it as failed.
         self._record(flow)
 

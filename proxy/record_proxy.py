@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mitmproxy import exceptions, options
-from mitmproxy.addons import default_addons
-from mitmproxy.master import Master
+# passlib (imported by mitmproxy) warns about newer bcrypt builds on every start; not our user's concern.
+logging.getLogger("passlib").setLevel(logging.ERROR)
 
-from venom_replay.proxy.addon import SESSION_MODES, VenomRecorder
-from venom_replay.proxy.errors import ConfigError, VenomError
-from venom_replay.proxy.flows import DEFAULT_BODY_CAP
+from mitmproxy import exceptions, options  # noqa: E402
+from mitmproxy.addons import default_addons  # noqa: E402
+from mitmproxy.master import Master  # noqa: E402
+
+from venom_replay.proxy.addon import SESSION_MODES, VenomRecorder  # noqa: E402
+from venom_replay.proxy.errors import ConfigError, VenomError  # noqa: E402
+from venom_replay.proxy.flows import DEFAULT_BODY_CAP  # noqa: E402
 
 PROXY_MODES = ("reverse", "regular")
 
