@@ -22,6 +22,8 @@ from .learned_model import (
     DOMAIN_KINDS,
     LearnedInvariant,
     jsonable,
+    masked_examples,
+    masked_observation,
     request_json,
     short,
 )
@@ -110,7 +112,8 @@ class LearnedChecker:
                 continue
             if ctx.replays_recorded_path:
                 where = " -> ".join(s.template.label for s in path)
-                self._drop(inv, f"broke on a recorded path ({where}): {_observed_text(failures)}", failures)
+                shown = [masked_observation(f) for f in failures]
+                self._drop(inv, f"broke on a recorded path ({where}): {_observed_text(shown)}", shown)
                 continue
             found.append(self._violation(inv, step, failures))
         return found
@@ -123,6 +126,7 @@ class LearnedChecker:
 
     def _violation(self, inv: LearnedInvariant, step: StepResult, failures: list[dict[str, Any]]) -> Violation:
         label = inv.label or inv.template
+        failures = [masked_observation(f) for f in failures]
         message = (
             f"{step.template.label}: learned invariant `{inv.expr}` broke "
             f"(held in {inv.support} recorded observations, {inv.distinct} distinct, confidence {inv.confidence:.2f}): "
@@ -138,7 +142,7 @@ class LearnedChecker:
             "confidence": round(inv.confidence, 4),
             "observed": jsonable(failures[:MAX_SHOWN]),
             "violations": len(failures),
-            "recorded_examples": jsonable(inv.examples),
+            "recorded_examples": jsonable(masked_examples(inv)),
             "silence_with": f'[learned] ignore = ["{label} :: {inv.expr}"]',
         }
         return Violation(checker=self.name, message=message, signature=signature_of(inv), details=details)

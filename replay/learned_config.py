@@ -29,8 +29,11 @@ def learned_section(config: Any = None) -> dict[str, Any]:
     raw = getattr(config, "raw", config)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"learned oracles: cannot read configuration from {type(config).__name__}")
-    section = raw.get("learned", raw) if isinstance(raw.get("learned"), Mapping) else raw
-    return _validated(dict(section), "configuration")
+    # A whole configuration (``.raw``, or a mapping with a ``learned`` table) or the section itself.
+    section = raw.get("learned") or {} if hasattr(config, "raw") or "learned" in raw else raw
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{getattr(config, 'path', None) or 'configuration'}: [learned] must be a table")
+    return _validated(dict(section), str(getattr(config, "path", None) or "configuration"))
 
 
 def _from_project(path: Path | None) -> dict[str, Any]:
@@ -41,7 +44,7 @@ def _from_project(path: Path | None) -> dict[str, Any]:
     if load_config is not None:
         cfg = load_config(path) if path is not None else load_config()
         section = (getattr(cfg, "raw", None) or {}).get("learned") or {}
-        return _validated(dict(section), str(path or "venom.toml"))
+        return _validated(dict(section), str(getattr(cfg, "path", None) or path or "venom.toml"))
     return _validated(_toml_section(path), str(path or "venom.toml"))
 
 

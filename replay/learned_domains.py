@@ -19,6 +19,7 @@ from .learned_model import (
     freeze,
     is_id_key,
     is_number,
+    is_secret_path,
     json_type,
     objects_at,
 )
@@ -56,10 +57,13 @@ def learn_domains(
         keys = dict.fromkeys(k for row in rows for k in row)
         for key in keys:
             ctx = _FieldContext(template_id, pattern, str(key), child_path(pattern, str(key)), rows)
-            for rule in (_type_rule, _non_negative_rule, _range_rule, _format_rule):
+            secret = is_secret_path(ctx.path)  # an enumeration or a range would print the secret's values
+            for rule in (_type_rule, _non_negative_rule, _format_rule) if secret else (_type_rule, _non_negative_rule, _range_rule, _format_rule):
                 inv = rule(ctx, cfg)
                 if inv is not None:
                     out.append(inv)
+            if secret:
+                continue
             inv = _enum_rule(ctx, cfg, enum_union.get(str(key), set()), client_strings)
             if inv is not None:
                 out.append(inv)

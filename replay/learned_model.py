@@ -52,9 +52,9 @@ class LearnedInvariant:
         """How a config `ignore` entry names this invariant: ``<template> :: <expr>``."""
         return f"{self.template} :: {self.expr}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
         data = asdict(self)
-        data["examples"] = [jsonable(v) for v in self.examples]
+        data["examples"] = [jsonable(v) for v in (masked_examples(self) if redact else self.examples)]
         data["confidence"] = round(self.confidence, 4)
         return data
 
@@ -306,3 +306,42 @@ def sent_strings(requests: list[Any]) -> set[str]:
         if isinstance(body, str):
             sent.add(body)
     return sent
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def _last_key(path: str) -> str:
+    keys = [k for k in split_path(path.removeprefix("request ")) if k != "[*]"]
+    return keys[-1] if keys else ""
+
+
+def is_secret_path(path: str) -> bool:
+    """``$.user.api_token`` names a secret: reports show its values masked."""
+    from venom_replay.proxy.redact import is_secret_field
+
+    return path.startswith(("$", "request $")) and is_secret_field(_last_key(path))
+
+
+def involves_secret(inv: LearnedInvariant) -> bool:
+    from venom_replay.proxy.redact import is_secret_field
+
+    params = inv.params
+    names = [params.get("key", "")] + list(params.get("fields", []))
+    names += [_last_key(params[p]) for p in ("request_path", "response_path") if p in params]
+    return any(name and is_secret_field(str(name)) for name in names)
+
+
+def masked_examples(inv: LearnedInvariant) -> list[Any]:
+    from venom_replay.proxy.redact import mask_value, redact_json
+
+    if not involves_secret(inv):
+        return list(inv.examples)
+    return [mask_value(v) if not isinstance(v, (dict, list)) else redact_json(v) for v in inv.examples]
+
+
+def masked_observation(observed: dict[str, Any]) -> dict[str, Any]:
+    """A broken observation with the values of secret-named paths masked."""
+    from venom_replay.proxy.redact import mask_value, redact_json
+
+    return {k: mask_value(v) if is_secret_path(k) and not isinstance(v, (dict, list)) else redact_json(v) for k, v in observed.items()}
