@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Adapter, AdapterError
+from .base import AdapterError
 from .registry import MODES, database_kind, open_adapter, split_options
 
 SCRATCH = "venom_replay_check"
@@ -132,11 +132,17 @@ def run_check(url: str, *, rounds: int = 5, progress: Callable[[str], None] = la
     problems: list[str] = []
     checkpoint_times: list[float] = []
     restore_times: list[float] = []
-    adapter: Adapter | None = None
+    adapter = open_adapter(url, **options)
+    check_permissions = getattr(adapter, "check_permissions", None)
+    if check_permissions is not None:  # a missing grant fails before we create anything
+        try:
+            check_permissions()
+        except AdapterError:
+            adapter.close()
+            raise
     progress("creating scratch data through a separate connection")
     scratch.create()
     try:
-        adapter = open_adapter(url, **options)
         progress("installing")
         adapter.install()
         expected_fp = adapter.fingerprint()
@@ -160,11 +166,10 @@ def run_check(url: str, *, rounds: int = 5, progress: Callable[[str], None] = la
         notes = list(adapter.notes)
     finally:
         try:
-            if adapter is not None:
-                if adapter.baseline is not None:
-                    adapter.restore(adapter.baseline)
-                adapter.uninstall()
-                adapter.close()
+            if adapter.baseline is not None:
+                adapter.restore(adapter.baseline)
+            adapter.uninstall()
+            adapter.close()
         finally:
             scratch.drop()
     if not restore_times:

@@ -443,3 +443,151 @@ if __name__ == "__main__":
         _writer_main(sys.argv[2])
     else:
         sys.exit("usage: python -m support.db_servers writer URL")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the whole content back through a fresh connection (what a restore must reproduce)
+# --------------------------------------------------------------------------------------------
+
+
+def dump_content(url: str) -> dict[str, Any]:
+    """Every user table's rows (sorted) and every sequence / AUTO_INCREMENT value; for Redis every key.
+
+    Objects of venom-replay are left out, so the dump before install equals the dump after uninstall.
+    """
+    kind, conn = _connect(url.partition("?")[0])
+    try:
+        if kind == "redis":
+            out: dict[str, Any] = {}
+            for key in sorted(conn.scan_iter()):
+                kind_ = conn.type(key).decode()
+                value = {"string": conn.get, "hash": lambda k: sorted(conn.hgetall(k).items()),
+                         "set": lambda k: sorted(conn.smembers(k)), "list": lambda k: conn.lrange(k, 0, -1),
+                         "zset": lambda k: conn.zrange(k, 0, -1, withscores=True)}[kind_](key)
+                out[repr(key)] = (kind_, repr(value), conn.pttl(key) > 0)
+            return out
+        cur = conn.cursor()
+        if kind == "pg":
+            cur.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+                        " WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'venom_replay')")
+            tables = sorted(r[0] for r in cur.fetchall())
+            cur.execute("SELECT schemaname, sequencename, last_value FROM pg_sequences"
+                        " WHERE schemaname <> 'venom_replay' ORDER BY 1, 2")
+            counters = [tuple(r) for r in cur.fetchall()]
+        elif kind == "mysql":
+            cur.execute("SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA ="
+                        " DATABASE() AND TABLE_NAME NOT LIKE 'venom\\_replay\\_%' ORDER BY 1")
+            rows = cur.fetchall()
+            tables = [f"`{r[0]}`" for r in rows]
+            counters = [tuple(r) for r in rows]
+        else:
+            tables = sorted(f'"{r[0]}"' for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " AND name NOT LIKE 'venom_replay_%'"))
+            try:
+                counters = sorted(conn.execute("SELECT name, seq FROM sqlite_sequence"))
+            except sqlite3.OperationalError:
+                counters = []
+        out = {"counters": repr(counters)}
+        for table in tables:
+            cur.execute(f"SELECT * FROM {table}")
+            out[table] = sorted(repr(tuple(r)) for r in cur.fetchall())
+        if kind != "sqlite":
+            conn.rollback()
+        return out
+    finally:
+        conn.close()
+
+
+def installed_objects(url: str) -> list[str]:
+    """Names of venom-replay objects still present in the database (empty after uninstall)."""
+    kind, conn = _connect(url.partition("?")[0])
+    try:
+        if kind == "redis":
+            return []
+        cur = conn.cursor()
+        if kind == "pg":
+            cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'venom%' UNION ALL"
+                        " SELECT tgname FROM pg_trigger WHERE tgname LIKE 'venom%' UNION ALL"
+                        " SELECT proname FROM pg_proc WHERE proname LIKE 'venom%' UNION ALL"
+                        " SELECT datname FROM pg_database WHERE datname LIKE 'vr\\_%'")
+        elif kind == "mysql":
+            cur.execute("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+                        " AND TRIGGER_NAME LIKE 'venom%' UNION ALL SELECT TABLE_NAME FROM information_schema.TABLES"
+                        " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'venom%'")
+        else:
+            cur.execute("SELECT name FROM sqlite_master WHERE name LIKE 'venom%'")
+        names = [r[0] for r in cur.fetchall()]
+        if kind != "sqlite":
+            conn.rollback()
+        return names
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+# A random-writes scenario shared by the per-database property tests
+# --------------------------------------------------------------------------------------------
+
+PROPERTY_SCHEMA = {
+    "pg": ["CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, qty int)",
+           "CREATE TABLE notes (body text, n int)"],  # no primary key on purpose
+    "mysql": ["CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL, qty INT)",
+              "CREATE TABLE notes (body VARCHAR(20), n INT)"],
+    "sqlite": ["CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, qty INT)",
+               "CREATE TABLE notes (body TEXT, n INT)"],
+}
+
+
+def property_write(kind: str, op: tuple) -> list[Any]:
+    """The statements of one random write ``op`` for a writer of this database kind."""
+    p = "?" if kind == "sqlite" else "%s"
+    name, *args = op
+    if kind == "redis":
+        return {"set": [["SET", f"k{args[0]}", str(args[1])]], "del": [["DEL", f"k{args[0]}"]],
+                "hset": [["HSET", "h", f"f{args[0]}", str(args[1])]], "sadd": [["SADD", "s", str(args[1])]],
+                "expire": [["SET", f"t{args[0]}", "v", "EX", "100"]]}[name]
+    pick = (f"id >= {p} ORDER BY id LIMIT 1" if kind == "mysql"
+            else f"id = (SELECT min(id) FROM items WHERE id >= {p})")
+    return {
+        "insert": [[f"INSERT INTO items (name, qty) VALUES ({p}, {p})", [f"n{args[0]}", args[1]]]],
+        "update": [[f"UPDATE items SET qty = {p} WHERE {pick}", [args[1], args[0]]]],
+        "delete": [[f"DELETE FROM items WHERE {pick}", [args[0]]]],
+        "note": [[f"INSERT INTO notes (body, n) VALUES ({p}, {p})", [f"b{args[0] % 3}", args[1]]]],
+        "unnote": [[f"DELETE FROM notes WHERE body = {p}", [f"b{args[0] % 3}"]]],
+    }[name]
+
+
+def run_property_scenario(adapter: Any, url: str, writer: WriterProcess, kind: str, steps: Sequence[tuple]) -> None:
+    """Writes from ``writer`` (another process) interleaved with checkpoints and restores.
+
+    After every restore the content must equal the dump taken at that checkpoint, and so must the
+    fingerprint. Ends back at the adapter's baseline.
+    """
+    path = [(adapter.baseline, dump_content(url), adapter.fingerprint())]
+    for step in steps:
+        if step[0] == "checkpoint":
+            path.append((adapter.checkpoint(), dump_content(url), adapter.fingerprint()))
+        elif step[0] == "restore":
+            index = step[1] % len(path)
+            token, expected, fingerprint = path[index]
+            adapter.restore(token)
+            del path[index + 1:]
+            assert dump_content(url) == expected, f"content differs after restoring checkpoint #{index}"
+            assert adapter.fingerprint() == fingerprint, f"fingerprint differs after restoring checkpoint #{index}"
+        else:
+            writer.execute(property_write(kind, step))
+    adapter.restore(path[0][0])
+    assert dump_content(url) == path[0][1]
+
+
+def property_steps(kind: str):
+    """Hypothesis strategy: random writes interleaved with checkpoints and restores."""
+    from hypothesis import strategies as st
+
+    small = st.integers(0, 12)
+    names = ["set", "del", "hset", "sadd", "expire"] if kind == "redis" else ["insert", "update", "delete",
+                                                                              "note", "unnote"]
+    write = st.tuples(st.sampled_from(names), small, st.integers(-5, 1000))
+    step = st.one_of(write, write, st.just(("checkpoint",)), st.tuples(st.just("restore"), small))
+    return st.lists(step, max_size=20)
