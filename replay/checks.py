@@ -15,6 +15,16 @@ from venom_replay.proxy.recording import Request, Response
 from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
 
 
+@dataclass(frozen=True, slots=True)
+class BoundUse:
+    """One bound value as a request used it."""
+
+    producer: str
+    source: str
+    value: Any
+    """The value as the request carried it (after the binding's transform, e.g. the id in a Location)."""
+
+
 @dataclass(slots=True)
 class StepResult:
     """One executed step on the current path."""
@@ -26,6 +36,9 @@ class StepResult:
     """Transport error (timeout, connection refused) when there is no response."""
     produced: dict[str, Any] = field(default_factory=dict)
     """Values this step's response yielded, by source (``body:$.id`` -> 17)."""
+    consumed: dict[str, "BoundUse"] = field(default_factory=dict)
+    """Bound values this step's request used, by location (``path:order_id``): which producer's
+    value went where, so checkers can tell that two calls touched the same resource."""
 
 
 @dataclass(slots=True)

@@ -1,0 +1,746 @@
+"""The explorer: run orderings of recorded calls against the live API, restoring the databases
+between branches, checking every step, and reporting minimal reproductions.
+
+How one run goes:
+
+1. Install the rollback machinery, take the baseline checkpoint and fingerprint.
+2. Confirmation: replay each recorded session as recorded. Learned oracles drop the invariants the
+   recording itself breaks; a built-in violation seen here is the API's normal behaviour and is not
+   reported later (a warning says so).
+3. Search (bfs / dfs / coverage) over states = database fingerprints + bound values. An action is a
+   template whose consumed values are all bound on the path. After every step: checkers, then the
+   new state is merged with an equal known one or queued.
+4. The first execution of each template is run twice from the same restored state: answers that
+   differ outside volatile fields reveal state the rollback cannot reach (caches, files).
+5. Each finding bucket's sequence is shrunk by re-execution from the baseline.
+6. Always (errors and Ctrl-C included): restore the baseline, compare the fingerprint with the one
+   taken at the start (``db_restored``), remove the machinery.
+
+Reaching a state that is not an ancestor of the present: journal adapters undo but cannot redo, so
+the explorer keeps a stack of checkpoints along the present lineage, restores the deepest one that
+lies on the target's path, and re-executes the rest of that path.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint
+from venom_replay.proxy.instantiate import apply_transform, extract_values, missing_values, render_request
+from venom_replay.proxy.recording import Exchange, Response, read_recording
+from venom_replay.proxy.errors import VenomError
+from venom_replay.proxy.redact import is_secret_field, is_secret_header
+from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
+
+from .checks import BoundUse, Checker, StepContext, StepResult, Violation
+from .findings import Action, Finding, FindingBook
+from .http_client import HttpClient
+from .minimize import minimize
+from .search import CoverageGuided, Frontier, make_frontier
+from .state import StateGraph, StateNode, state_key, volatile_sources
+
+ValueKey = tuple[str, str]
+
+MAX_CONFIRM_STEPS_PER_SESSION = 60
+MAX_CONFIRM_STEPS = 400
+MAX_WARNINGS_PER_KIND = 5
+
+
+@dataclass(slots=True)
+class Limits:
+    depth: int = 3
+    max_transitions: int = 2000
+    time_limit: float | None = None
+    """Seconds for the search phase; minimisation and the final restore come on top."""
+
+
+@dataclass(slots=True)
+class ExploreStats:
+    phase: str = "starting"
+    states: int = 0
+    transitions: int = 0
+    findings: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.transitions / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(slots=True)
+class ExploreResult:
+    states: int
+    transitions: int
+    findings: list[Finding]
+    warnings: list[str]
+    db_restored: bool | None
+    """True: the databases hold exactly what they held before; None: no database was given."""
+    graph: StateGraph
+    strategy: str
+    depth: int
+    elapsed: float
+    stopped: str
+    """Why the search ended: ``complete``, ``max-transitions``, ``time-limit``, ``interrupted``, ``target-down``."""
+    target: str = ""
+    databases: list[str] = field(default_factory=list)
+    checkers: list[str] = field(default_factory=list)
+    dropped_invariants: list[Any] = field(default_factory=list)
+    confirmed_steps: int = 0
+    suppressed: dict[str, str] = field(default_factory=dict)
+    """Signatures the recording itself showed (not reported), with the reason."""
+    minimize_runs: int = 0
+    recording: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped == "interrupted"
+
+
+class _NoDatabase(Adapter):
+    """Stand-in when no --db is given: nothing is checkpointed, nothing is rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__("none")
+
+    def install(self) -> None: ...
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint("none", None)
+
+    def restore(self, token: Checkpoint) -> None: ...
+
+    def fingerprint(self) -> str:
+        return ""
+
+    def uninstall(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Frame:
+    key: str
+    checkpoint: Checkpoint
+    fingerprint: str
+
+
+class _Warnings:
+    """Warnings for the report; repeated kinds are capped and counted instead of flooding it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._counts: dict[str, int] = {}
+
+    def add(self, kind: str, line: str) -> None:
+        n = self._counts.get(kind, 0) + 1
+        self._counts[kind] = n
+        if n <= MAX_WARNINGS_PER_KIND:
+            self.lines.append(line)
+
+    def finish(self) -> list[str]:
+        out = list(self.lines)
+        for kind, n in self._counts.items():
+            if n > MAX_WARNINGS_PER_KIND:
+                out.append(f"{n - MAX_WARNINGS_PER_KIND} more warnings of kind {kind!r} not shown")
+        return out
+
+
+# ------------------------------------------------------------------ identities and examples
+
+_IDENTITY_FIELD = re.compile(r"(^|_)(user(name)?|login|email|account)($|_)", re.I)
+
+
+def _identity_signature(req: Any) -> tuple:
+    """What says who is calling: credential headers and user-name-like body fields."""
+    parts: list[tuple[str, str]] = [(k.lower(), v) for k, v in req.headers if is_secret_header(k)]
+    data = req.json() if req is not None else None
+    if isinstance(data, dict):
+        parts += [(k, str(v)) for k, v in data.items() if _IDENTITY_FIELD.search(k) or is_secret_field(k)]
+    return tuple(sorted(parts))
+
+
+def identity_examples(template: ActionTemplate) -> list[int]:
+    """One example index per distinct recorded identity of this template (the first is the default)."""
+    seen: dict[tuple, int] = {}
+    for i, req in enumerate(template.example_requests or []):
+        seen.setdefault(_identity_signature(req), i)
+    return sorted(seen.values()) or [0]
+
+
+def build_actions(tset: TemplateSet, *, swap_identities: bool = False) -> list[Action]:
+    """Every action the explorer may take; with identity swapping, one per recorded identity."""
+    actions: list[Action] = []
+    for tid, tpl in tset.templates.items():
+        examples = identity_examples(tpl) if swap_identities else [0]
+        actions.extend(Action(tid, ex) for ex in examples[:4])
+    return actions
+
+
+def _closest_example(template: ActionTemplate, recorded: Exchange | None) -> int:
+    """The example request that matches a recorded exchange best (same inputs, same identity)."""
+    if recorded is None or not template.example_requests:
+        return 0
+    want = recorded.request
+    best, best_score = 0, -1
+    for i, req in enumerate(template.example_requests):
+        score = (2 if req.body == want.body else 0) + (1 if req.query == want.query else 0) + (
+            1 if _identity_signature(req) == _identity_signature(want) else 0) + (1 if req.path == want.path else 0)
+        if score > best_score:
+            best, best_score = i, score
+    return best
+
+
+# ------------------------------------------------------------------ comparing answers
+
+_TOKENISH = re.compile(r"^[A-Za-z0-9_\-+/=.]{16,}$")
+_TIMEISH = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _normalise(value: Any, path: str, volatile: set[str]) -> Any:
+    if path in volatile:
+        return "<volatile>"
+    if isinstance(value, dict):
+        from venom_replay.proxy.values import child_key
+
+        return {k: _normalise(v, child_key(path, k), volatile) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v, f"{path}[{i}]", volatile) for i, v in enumerate(value)]
+    if isinstance(value, str) and (_TIMEISH.match(value) or (_TOKENISH.match(value) and any(c.isdigit() for c in value))):
+        return "<token-or-time>"
+    if isinstance(value, float) and value > 1e9:  # a unix time
+        return "<time>"
+    return value
+
+
+def _volatile_paths(template: ActionTemplate) -> set[str]:
+    vol = {v for v in template.volatile if v.startswith("$")}
+    # A list's item path is recorded once with [*]; the explicit indexes should match it too.
+    return vol | {re.sub(r"\[\*\]", "[0]", v) for v in vol}
+
+
+def answer_digest(step: StepResult) -> Any:
+    """A comparable form of one answer: status and body, volatile and token-like values masked."""
+    if step.response is None:
+        return ("error", step.error)
+    data = step.response.json()
+    vol = _volatile_paths(step.template)
+    if data is None:
+        return (step.response.status, len(step.response.body))
+    return (step.response.status, _normalise(data, "$", {re.sub(r"\[\d+\]", "[0]", v) for v in vol}))
+
+
+def _differences(a: Any, b: Any, path: str = "$", out: list[str] | None = None) -> list[str]:
+    out = [] if out is None else out
+    if len(out) >= 3:
+        return out
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            _differences(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}", out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _differences(x, y, f"{path}[{i}]", out)
+    elif a != b:
+        out.append(f"{path}: {str(a)[:60]} then {str(b)[:60]}")
+    return out
+
+
+# ------------------------------------------------------------------ the explorer
+
+
+class Explorer:
+    """One exploration run over one API and its databases (use ``explore()`` for the whole job)."""
+
+    def __init__(
+        self,
+        tset: TemplateSet,
+        client: HttpClient,
+        db: Adapter | None,
+        checkers: Sequence[Checker],
+        *,
+        databases: Mapping[str, Any] | None = None,
+        swap_identities: bool = False,
+        progress: Callable[[ExploreStats], None] | None = None,
+    ) -> None:
+        self.tset = tset
+        self.client = client
+        self.rollback = db is not None
+        self.db: Adapter = db if db is not None else _NoDatabase()
+        self.checkers = list(checkers)
+        self.databases = dict(databases or {})
+        self.actions = build_actions(tset, swap_identities=swap_identities)
+        self.volatile = volatile_sources(tset)
+        self.progress = progress
+        self.stats = ExploreStats()
+        self.graph = StateGraph()
+        self.book = FindingBook()
+        self.warnings = _Warnings()
+        self.suppressed: dict[str, str] = {}
+        self.frames: list[_Frame] = []
+        self.db_at: str | None = None
+        self.dirty = False
+        self.db_fp = ""
+        self.root: StateNode | None = None
+        self.probed: set[str] = set()
+        self.checker_failures: set[str] = set()
+        self.consecutive_errors = 0
+        self.target_down = False
+        self.minimize_runs = 0
+        self.confirmed_steps = 0
+        self.confirm_mismatches = 0
+        self._started = time.monotonic()
+
+    # ---------------------------------------------------------------- steps
+
+    def template(self, tid: str) -> ActionTemplate:
+        return self.tset.templates[tid]
+
+    def enabled(self, action: Action, values: Mapping[ValueKey, Any]) -> bool:
+        return not missing_values(self.template(action.template), values)
+
+    def run_step(self, action: Action, values: Mapping[ValueKey, Any]) -> StepResult:
+        tpl = self.template(action.template)
+        request = render_request(tpl, values, example=action.example, base_url=self.client.target.base_url)
+        result = self.client.execute(tpl, request)
+        for c in tpl.consumes:
+            if (c.producer, c.source) in values:
+                try:
+                    used = apply_transform(c.transform, values[(c.producer, c.source)])
+                except VenomError:
+                    used = values[(c.producer, c.source)]
+                result.consumed[c.location] = BoundUse(c.producer, c.source, used)
+        if result.response is not None:
+            try:
+                result.produced = extract_values(tpl, result.response)
+            except Exception as exc:  # a malformed reply must not stop the run
+                self.warnings.add("extract", f"{tpl.label}: could not read produced values ({exc})")
+            self.consecutive_errors = 0
+        else:
+            self.consecutive_errors += 1
+            if self.consecutive_errors >= 3 and "unreachable" in (result.error or ""):
+                self.target_down = True
+        return result
+
+    @staticmethod
+    def bind(values: Mapping[ValueKey, Any], result: StepResult) -> dict[ValueKey, Any]:
+        new = dict(values)
+        for source, value in result.produced.items():
+            new[(result.template.id, source)] = value
+        return new
+
+    def check(self, result: StepResult, path: Sequence[StepResult], values: Mapping[ValueKey, Any], *,
+              recorded: bool = False) -> list[Violation]:
+        ctx = StepContext(step=result, path=path, values=values, templates=self.tset,
+                          databases=self.databases, replays_recorded_path=recorded)
+        found: list[Violation] = []
+        for checker in self.checkers:
+            try:
+                found.extend(checker.check(ctx) or [])
+            except Exception as exc:  # a broken user invariant is reported, and the run goes on
+                name = getattr(checker, "name", type(checker).__name__)
+                if name not in self.checker_failures:
+                    self.checker_failures.add(name)
+                    self.warnings.add("checker", f"checker {name} failed on {result.template.label}: {type(exc).__name__}: {exc}")
+        return found
+
+    def fingerprint(self) -> str:
+        return self.db.fingerprint() if self.rollback else ""
+
+    # ---------------------------------------------------------------- moving between states
+
+    def _push_frame(self, key: str) -> None:
+        """Make ``key`` (whose content the database holds now) restorable."""
+        if self.frames and not self.dirty:
+            top = self.frames[-1]
+            self.frames.append(_Frame(key, top.checkpoint, top.fingerprint))  # same content, same token
+        else:
+            self.frames.append(_Frame(key, self.db.checkpoint(), self.db_fp))
+        self.dirty = False
+
+    def _restore(self, frame: _Frame) -> None:
+        self.db.restore(frame.checkpoint)
+        self.db_fp = frame.fingerprint
+        self.dirty = False
+        self.db_at = frame.key
+
+    def goto(self, node: StateNode) -> bool:
+        """Put the databases into ``node``'s state; False when its path no longer replays."""
+        if not self.rollback:
+            return True
+        if self.db_at == node.key:
+            if self.frames[-1].key != node.key:
+                self._push_frame(node.key)
+            return True
+        on_path = {k: i for i, k in enumerate(node.lineage)}
+        while len(self.frames) > 1 and self.frames[-1].key not in on_path:
+            self.frames.pop()
+        frame = self.frames[-1]
+        if self.dirty or self.db_at is None:
+            try:
+                self._restore(frame)
+            except CannotRestore:
+                del self.frames[1:]
+                frame = self.frames[0]
+                self._restore(frame)
+        self.db_at = frame.key
+        # Re-execute the rest of the path (the states between were reached before, on a branch
+        # whose journal is gone); their bound values are refreshed from the new answers.
+        start = on_path[frame.key]
+        values = dict(self.graph.nodes[frame.key].values)
+        results = list(self.graph.nodes[frame.key].results)
+        for i in range(start, len(node.lineage) - 1):
+            action = node.path[i]
+            nxt = self.graph.nodes[node.lineage[i + 1]]
+            if not self.enabled(action, values):
+                self.warnings.add("replay", f"state {nxt.key}: {action} is no longer enabled when re-executing its path")
+                return False
+            res = self.run_step(action, values)
+            if res.response is None:
+                self.warnings.add("transport", f"re-executing the path to a state: {res.error}")
+                self.db_at, self.dirty = None, True
+                return False
+            values = self.bind(values, res)
+            results.append(res)
+            self._after_write()
+            nxt.values, nxt.results = dict(values), tuple(results)
+            self.db_at = nxt.key
+            self._push_frame(nxt.key)
+        return True
+
+    def _after_write(self) -> None:
+        fp = self.fingerprint()
+        if fp != self.db_fp:
+            self.dirty = True
+        self.db_fp = fp
+
+    # ---------------------------------------------------------------- phases
+
+    def start(self) -> None:
+        self.db.install()
+        if self.rollback:
+            self.db_fp = self.db.fingerprint()
+        root = StateNode(key=state_key([self.db_fp], {}, self.volatile), depth=0, fingerprint=self.db_fp,
+                         values={}, path=(), lineage=())
+        root.lineage = (root.key,)
+        self.root = root
+        self.graph.add_state(root, root=True)
+        self.frames = [_Frame(root.key, self.db.checkpoint(), self.db_fp)]
+        self.db_at = root.key
+        self.baseline_fp = self.db_fp
+
+    def _emit(self, phase: str) -> None:
+        self.stats.phase = phase
+        self.stats.states = len(self.graph)
+        self.stats.findings = len(self.book)
+        self.stats.elapsed = time.monotonic() - self._started
+        if self.progress is not None:
+            self.progress(self.stats)
+
+    def confirm_recorded(self, recording_exchanges: Mapping[int, Exchange]) -> None:
+        """Replay each recorded session as recorded, from the baseline."""
+        budget = MAX_CONFIRM_STEPS
+        for session, steps in self.tset.sessions.items():
+            if budget <= 0 or self.target_down:
+                break
+            steps = [s for s in steps if s.template in self.tset.templates][:MAX_CONFIRM_STEPS_PER_SESSION]
+            if not steps:
+                continue
+            self.goto_root()
+            values: dict[ValueKey, Any] = {}
+            path: list[StepResult] = []
+            for step in steps:
+                budget -= 1
+                recorded = recording_exchanges.get(step.seq)
+                action = Action(step.template, _closest_example(self.template(step.template), recorded))
+                res = self.run_step(action, values)
+                self.confirmed_steps += 1
+                self.dirty = True
+                if res.response is None:
+                    self.warnings.add("transport", f"replaying recorded session {session}: {res.error}")
+                    break
+                values = self.bind(values, res)
+                path.append(res)
+                if recorded is not None and recorded.response is not None and recorded.response.status // 100 != res.response.status // 100:
+                    self.confirm_mismatches += 1
+                for v in self.check(res, path, values, recorded=True):
+                    if v.checker != "learned" and v.signature not in self.suppressed:
+                        self.suppressed[v.signature] = f"the recording itself shows it (session {session})"
+                        self.warnings.add("suppressed", f"not reported: {v.message} — replaying recorded session {session} shows the same")
+            self.db_at = None
+        if self.confirm_mismatches:
+            # Expected in part: the baseline already holds what the recording created (409 on a second
+            # sign-up). Many of them mean the templates or the API changed.
+            self.warnings.add("recorded-status", f"{self.confirm_mismatches} of {self.confirmed_steps} recorded steps answered "
+                              "with another status class on replay than in the recording (the database already holds "
+                              "what the recording created, values bound across sessions, or the API changed)")
+        self._emit("confirming")
+
+    def goto_root(self) -> None:
+        assert self.root is not None
+        if self.rollback:
+            del self.frames[1:]
+            self._restore(self.frames[0])
+
+    def search(self, strategy: str, limits: Limits, observed: Iterable[tuple[str, str]] = ()) -> str:
+        assert self.root is not None
+        frontier = make_frontier(strategy, observed)
+        frontier.push(self.root)
+        deadline = None if limits.time_limit is None else time.monotonic() + limits.time_limit
+        last_emit = 0.0
+        while len(frontier):
+            node = frontier.pop()
+            if node.depth >= limits.depth:
+                continue
+            actions = frontier.order_actions(node, [a for a in self.actions if self.enabled(a, node.values)])
+            for action in actions:
+                if self.stats.transitions >= limits.max_transitions:
+                    return "max-transitions"
+                if deadline is not None and time.monotonic() >= deadline:
+                    return "time-limit"
+                if self.target_down:
+                    return "target-down"
+                if not self.goto(node):
+                    break
+                self._expand(node, action, frontier)
+                now = time.monotonic()
+                if now - last_emit > 0.2:
+                    last_emit = now
+                    self._emit("exploring")
+        return "complete"
+
+    def _expand(self, node: StateNode, action: Action, frontier: Frontier) -> None:
+        before_fp = self.db_fp
+        res = self.run_step(action, node.values)
+        self.stats.transitions += 1
+        tpl = res.template
+        if isinstance(frontier, CoverageGuided):
+            frontier.note(node.path[-1].template if node.path else None, action.template)
+        if res.response is None:
+            self.warnings.add("transport", f"branch stopped after {' -> '.join(map(str, node.path + (action,)))}: {res.error}")
+            self.graph.add_transition(node.key, node.key, template=str(action), label=tpl.label, status=None)
+            self.db_at, self.dirty = None, True
+            return
+        values = self.bind(node.values, res)
+        self._after_write()
+        path = node.results + (res,)
+        violations = [v for v in self.check(res, path, values) if v.signature not in self.suppressed]
+        for v in violations:
+            self.book.add(v, list(node.path) + [action], list(path))
+        fp = self.db_fp
+        key = state_key([fp], values, self.volatile)
+        new = key not in self.graph
+        if new:
+            child = StateNode(key=key, depth=node.depth + 1, fingerprint=fp, values=values,
+                              path=node.path + (action,), lineage=node.lineage + (key,), results=path)
+            self.graph.add_state(child)
+        self.graph.add_transition(node.key, key, template=str(action), label=tpl.label, status=res.response.status,
+                                  findings=[v.signature for v in violations])
+        if violations:
+            self.graph.mark_finding_state(key)
+        self.db_at = key
+        if self.rollback and tpl.id not in self.probed:
+            self.probed.add(tpl.id)
+            self._probe_determinism(node, action, res, before_fp)
+        if new:
+            novelty = 0
+            if isinstance(frontier, CoverageGuided):
+                prev = node.path[-1].template if node.path else None
+                novelty = int(prev is not None and (prev, action.template) not in frontier.observed)
+                novelty += int(res.response.status not in tpl.statuses)
+            frontier.push(self.graph.nodes[key], novelty)
+
+    def _probe_determinism(self, node: StateNode, action: Action, first: StepResult, before_fp: str) -> None:
+        """Run the same step again from the same restored state; differences are unreachable state."""
+        after_key, after_fp = self.db_at, self.db_fp
+        if not self.goto(node):
+            return
+        again = self.run_step(action, node.values)
+        self._after_write()
+        self.db_at = after_key if self.db_fp == after_fp else None
+        if again.response is None:
+            return
+        # Only the answers are compared: a database fingerprint also differs for random tokens and
+        # timestamps written by the step, which the rollback does undo.
+        a, b = answer_digest(first), answer_digest(again)
+        if a != b:
+            diffs = _differences(a[1], b[1], "$") if a[0] == b[0] else [f"status {a[0]} then {b[0]}"]
+            what = "; ".join(diffs) or "the body"
+            self.warnings.add(
+                "nondeterministic",
+                f"{first.template.label}: the same step from the same restored state answered differently "
+                f"({what}) — state the rollback cannot reach (in-memory cache, files, external calls) or a "
+                f"volatile value; findings that involve it may not reproduce")
+
+    # ---------------------------------------------------------------- reproducing and shrinking
+
+    def replay(self, actions: Sequence[Action]) -> tuple[list[StepResult], list[Violation]] | None:
+        """Run ``actions`` from the baseline; the violations of the last step, or None if it broke off."""
+        self.goto_root()
+        values: dict[ValueKey, Any] = {}
+        path: list[StepResult] = []
+        violations: list[Violation] = []
+        for i, action in enumerate(actions):
+            if not self.enabled(action, values):
+                self.db_at, self.dirty = None, True
+                return None
+            res = self.run_step(action, values)
+            self.dirty = True
+            if res.response is None:
+                self.db_at = None
+                return None
+            values = self.bind(values, res)
+            path.append(res)
+            if i == len(actions) - 1:
+                violations = self.check(res, path, values)
+        self.db_at = None
+        return path, violations
+
+    def shrink(self, finding: Finding, *, max_runs: int = 40) -> None:
+        signature = finding.signature
+
+        def reproduces(candidate: list[Action]) -> bool:
+            self.minimize_runs += 1
+            out = self.replay(candidate)
+            return out is not None and any(v.signature == signature for v in out[1])
+
+        smaller = minimize(finding.actions, reproduces, max_runs=max_runs)
+        if len(smaller) < len(finding.actions):
+            out = self.replay(smaller)
+            if out is not None and any(v.signature == signature for v in out[1]):
+                finding.actions, finding.steps = smaller, out[0]
+                match = next(v for v in out[1] if v.signature == signature)
+                finding.message, finding.details = match.message, dict(match.details)
+        finding.minimized = True
+
+    def finish(self) -> bool | None:
+        """Restore the baseline and check it: True when the content equals the one before the run."""
+        if not self.rollback:
+            return None
+        self.goto_root()
+        return self.db.fingerprint() == self.baseline_fp
+
+
+# ------------------------------------------------------------------ the whole job
+
+
+def _recorded_exchanges(tset: TemplateSet) -> dict[int, Exchange]:
+    if not tset.source:
+        return {}
+    try:
+        return {ex.seq: ex for ex in read_recording(tset.source).exchanges}
+    except VenomError:
+        return {}
+
+
+class _DeferSigint:
+    """Hold Ctrl-C while the baseline is being restored, so a second Ctrl-C cannot cut it short."""
+
+    def __enter__(self) -> _DeferSigint:
+        self.pending = False
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, *_: object) -> None:
+        self.pending = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+
+
+def explore(
+    tset: TemplateSet,
+    target: str | HttpClient,
+    adapters: Adapter | None,
+    *,
+    strategy: str = "bfs",
+    depth: int | None = None,
+    limits: Limits | None = None,
+    checkers: Sequence[Checker] = (),
+    progress: Callable[[ExploreStats], None] | None = None,
+    databases: Mapping[str, Any] | None = None,
+    swap_identities: bool = False,
+    confirm: bool = True,
+    shrink: bool = True,
+    timeout: float = 10.0,
+) -> ExploreResult:
+    """Explore orderings of ``tset``'s templates against ``target`` with ``adapters`` rolled back.
+
+    ``adapters`` is one Adapter (an AdapterGroup for several databases) that is installed here and
+    uninstalled at the end; None explores without any rollback. The databases are restored to the
+    pre-run content at the end, also after errors and KeyboardInterrupt, and that is checked.
+    """
+    from venom_replay.graph.transition import observed_pairs
+
+    limits = limits or Limits()
+    if depth is not None:
+        limits.depth = depth
+    if strategy not in ("bfs", "dfs", "coverage"):
+        raise VenomError(f"unknown strategy {strategy!r} (choose bfs, dfs or coverage)")
+    client = target if isinstance(target, HttpClient) else HttpClient(target, timeout=timeout)
+    ex = Explorer(tset, client, adapters, checkers, databases=databases, swap_identities=swap_identities,
+                  progress=progress)
+    if adapters is None:
+        ex.warnings.add("no-db", "no --db given: nothing is rolled back; branches see each other's writes and the API keeps them")
+    stopped = "complete"
+    db_restored: bool | None = None
+    installed = False
+    try:
+        ex.start()
+        installed = True
+        for note in getattr(adapters, "notes", []) or []:
+            ex.warnings.add("adapter", str(note))
+        if confirm:
+            ex.confirm_recorded(_recorded_exchanges(tset))
+        stopped = ex.search(strategy, limits, observed_pairs(tset))
+        if shrink:
+            ex._emit("minimising")
+            for finding in ex.book.ordered():
+                ex.shrink(finding)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        if installed:
+            with _DeferSigint():
+                try:
+                    db_restored = ex.finish()
+                finally:
+                    if adapters is not None:
+                        adapters.uninstall()
+        if client is not target:
+            client.close()
+    if ex.target_down and stopped != "interrupted":
+        stopped = "target-down"
+    if db_restored is False:
+        ex.warnings.add("db", "the databases' content after the final restore differs from the content before the run")
+    ex._emit("done")
+    dropped: list[Any] = []
+    for checker in ex.checkers:
+        dropped.extend(getattr(checker, "dropped", []) or [])
+    return ExploreResult(
+        states=len(ex.graph),
+        transitions=ex.stats.transitions,
+        findings=ex.book.ordered(),
+        warnings=ex.warnings.finish(),
+        db_restored=db_restored,
+        graph=ex.graph,
+        strategy=strategy,
+        depth=limits.depth,
+        elapsed=time.monotonic() - ex._started,
+        stopped=stopped,
+        target=client.target.base_url,
+        databases=[] if adapters is None else [getattr(adapters, "url", "")],
+        checkers=[getattr(c, "name", type(c).__name__) for c in ex.checkers],
+        dropped_invariants=dropped,
+        confirmed_steps=ex.confirmed_steps,
+        suppressed=dict(ex.suppressed),
+        minimize_runs=ex.minimize_runs,
+        recording=tset.source,
+    )

@@ -1,0 +1,104 @@
+"""report.html: one self-contained page with the findings and the explored state graph.
+
+The graph view is graph/export.py's offline HTML (its own script, no CDN), embedded in an iframe's
+``srcdoc`` so both pages keep their own styles and scripts. Nothing is loaded from the network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from venom_replay.graph.export import render_html
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
+header{padding:16px 24px;background:#20252d;color:#fff}
+header h1{margin:0 0 4px;font-size:20px}
+main{padding:16px 24px}
+.stats{display:flex;gap:12px;flex-wrap:wrap;margin:8px 0 16px}
+.stat{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:8px 14px}
+.stat b{display:block;font-size:20px}
+.bad{color:#b42318}.good{color:#067647}
+details{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:8px 0;padding:8px 12px}
+summary{cursor:pointer;font-weight:600}
+ol li code{background:#eef1f4;padding:1px 4px;border-radius:3px}
+pre{background:#0f1419;color:#e6e1cf;padding:8px;border-radius:4px;overflow:auto;max-height:300px;font-size:12px}
+iframe{width:100%;height:640px;border:1px solid #dde1e6;border-radius:6px;background:#fff}
+.warn{background:#fffaeb;border:1px solid #fedf89;border-radius:6px;padding:6px 10px;margin:4px 0}
+"""
+
+
+def _exchange_text(ex: dict[str, Any]) -> str:
+    req, resp = ex["request"], ex["response"]
+    lines = [f"{req['method']} {req['url']}"] + [f"{k}: {v}" for k, v in req["headers"]]
+    if req["body"]:
+        lines += ["", req["body"]]
+    lines.append("")
+    if resp is None:
+        lines.append("(no response)")
+    else:
+        lines += [f"{resp['status']} {resp['reason']}"] + [f"{k}: {v}" for k, v in resp["headers"]]
+        if resp["body"]:
+            lines += ["", resp["body"]]
+    return "\n".join(lines)
+
+
+def _finding_html(f: dict[str, Any]) -> str:
+    steps = "".join(
+        f"<li><code>{html.escape(s['method'])} {html.escape(s['path'])}</code> → {html.escape(str(s['status']))}</li>"
+        for s in f["sequence"])
+    exchanges = "".join(f"<pre>{html.escape(_exchange_text(ex))}</pre>" for ex in f["exchanges"])
+    return (
+        f"<details><summary>{f['number']}. <span class=bad>{html.escape(f['checker'])}</span>: {html.escape(f['message'])}"
+        f" <small>(seen {f['count']}×)</small></summary>"
+        f"<p>Bucket <code>{html.escape(f['signature'])}</code>. Minimal sequence:</p><ol>{steps}</ol>"
+        f"<p>Reproduce: <code>venom-replay reproduce report.json {f['number']}</code></p>"
+        f"<details><summary>Requests and responses (secrets masked)</summary>{exchanges}</details></details>"
+    )
+
+
+def html_report(report: dict[str, Any], graph: nx.Graph | None) -> str:
+    restored = report["db_restored"]
+    restored_html = {True: "<b class=good>yes</b>", False: "<b class=bad>NO</b>", None: "<b>no database</b>"}[restored]
+    stats = [
+        ("states", report["states"]), ("transitions", report["transitions"]),
+        ("findings", len(report["findings"])), ("stopped", report["stopped"]),
+        ("seconds", report.get("elapsed_seconds")),
+    ]
+    parts = [
+        "<!doctype html><html lang=en><head><meta charset=utf-8>",
+        "<meta name=viewport content='width=device-width,initial-scale=1'>",
+        "<title>venom-replay explore report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<header><h1>venom-replay explore</h1>target {html.escape(report['target'])} · strategy "
+        f"{html.escape(report['strategy'])} · depth {report['depth']}</header><main>",
+        "<div class=stats>" + "".join(f"<div class=stat>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in stats)
+        + f"<div class=stat>db restored{restored_html}</div></div>",
+        "<h2>Findings</h2>",
+        "".join(_finding_html(f) for f in report["findings"]) or "<p class=good>No findings.</p>",
+    ]
+    if report.get("warnings"):
+        parts.append("<h2>Warnings</h2>" + "".join(f"<div class=warn>{html.escape(w)}</div>" for w in report["warnings"]))
+    if graph is not None:
+        inner = render_html(graph, "explored state graph")
+        parts.append("<h2>Explored state graph</h2><p>States (start, states, states where a finding fired) and the "
+                     "actions between them; click a node or edge for details.</p>")
+        parts.append(f"<iframe title='explored state graph' srcdoc=\"{html.escape(inner, quote=True)}\"></iframe>")
+    parts.append(f"<script type=application/json id=report-data>{_script_json(report)}</script>")
+    parts.append("</main></body></html>")
+    return "\n".join(parts)
+
+
+def _script_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def write_html(report: dict[str, Any], graph: nx.Graph | None, directory: Path) -> Path:
+    path = Path(directory) / "report.html"
+    path.write_text(html_report(report, graph), encoding="utf-8")
+    return path

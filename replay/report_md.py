@@ -1,0 +1,50 @@
+"""summary.md: a short Markdown summary for pull requests and chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_summary(report: dict[str, Any]) -> str:
+    findings = report["findings"]
+    lines = [
+        "# venom-replay explore",
+        "",
+        f"Target `{report['target']}`, recording `{report.get('recording') or '-'}`, strategy {report['strategy']}, depth {report['depth']}.",
+        "",
+        "| states | transitions | findings | db restored | stopped | time |",
+        "|---:|---:|---:|:---:|:---|---:|",
+        f"| {report['states']} | {report['transitions']} | {len(findings)} | {report['db_restored']} | {report['stopped']} | {report.get('elapsed_seconds', 0)} s |",
+        "",
+    ]
+    if findings:
+        lines += ["## Findings", ""]
+        for f in findings:
+            lines.append(f"### {f['number']}. {_cell(f['checker'])}: {_cell(f['message'])}")
+            lines.append("")
+            lines.append(f"Bucket `{f['signature']}`, seen {f['count']} time(s). Minimal sequence:")
+            lines.append("")
+            for i, s in enumerate(f["sequence"], 1):
+                lines.append(f"{i}. `{s['method']} {s['path']}` → {s['status']}")
+            lines.append("")
+            lines.append(f"Reproduce: `venom-replay reproduce report.json {f['number']}`")
+            lines.append("")
+    else:
+        lines += ["No findings.", ""]
+    if report.get("warnings"):
+        lines += ["## Warnings", ""] + [f"- {_cell(w)}" for w in report["warnings"]] + [""]
+    dropped = report.get("dropped_invariants") or []
+    if dropped:
+        lines += [f"{len(dropped)} learned invariant(s) dropped because the recorded sessions break them.", ""]
+    return "\n".join(lines)
+
+
+def write_markdown(report: dict[str, Any], directory: Path) -> Path:
+    path = Path(directory) / "summary.md"
+    path.write_text(markdown_summary(report), encoding="utf-8")
+    return path
