@@ -42,15 +42,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import queue
-import re
 import secrets
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +57,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+
+from .child_process import ChildProcess, start_child
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-pass"
@@ -509,18 +507,14 @@ class ShopProcess:
 
     url: str
     port: int
-    proc: subprocess.Popen
-    stderr_tail: deque[str]
-    """The last lines the shop wrote on stderr (tracebacks of 500s), for error messages."""
+    child: ChildProcess
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.child.proc
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.child.stop()
 
     def __enter__(self) -> ShopProcess:
         return self
@@ -530,44 +524,13 @@ class ShopProcess:
 
 
 def launch(db_url: str, *, fixed: bool = False, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0) -> ShopProcess:
-    """Start ``python -m venom_replay.replay.demo_shop`` in a child process; return once it listens.
-
-    Port 0 lets the OS pick a free port; the child prints the one it got, so there is no race
-    between choosing a port and binding it.
-    """
+    """Start ``python -m venom_replay.replay.demo_shop`` in a child process; return once it listens."""
     cmd = [sys.executable, "-m", "venom_replay.replay.demo_shop", "--db", db_url, "--port", str(port), "--host", host]
     if fixed:
         cmd.append("--fixed")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str | None] = queue.Queue()
-    stderr_tail: deque[str] = deque(maxlen=50)
-
-    def pump(stream, sink, at_end) -> None:
-        # Both pipes are drained for the child's whole life, so it never blocks on a full pipe.
-        for line in stream:
-            sink(line)
-        stream.close()
-        at_end()
-
-    threading.Thread(target=pump, args=(proc.stdout, lines.put, lambda: lines.put(None)), daemon=True).start()
-    threading.Thread(target=pump, args=(proc.stderr, stderr_tail.append, lambda: None), daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            proc.kill()
-            proc.wait()
-            raise RuntimeError(f"the demo shop did not start within {timeout:.0f} s") from None
-        if line is None:
-            proc.wait()
-            time.sleep(0.05)  # let the stderr pump take the last words
-            last = stderr_tail[-1].strip() if stderr_tail else "no output"
-            raise RuntimeError(f"the demo shop exited with code {proc.returncode}: {last}")
-        match = re.search(r"listening on (http://\S+):(\d+)", line)
-        if match:
-            port = int(match.group(2))
-            return ShopProcess(url=f"{match.group(1)}:{port}", port=port, proc=proc, stderr_tail=stderr_tail)
+    child = start_child(cmd, r"listening on (http://\S+):(\d+)", what="the demo shop", timeout=timeout)
+    port = int(child.match.group(2))
+    return ShopProcess(url=f"{child.match.group(1)}:{port}", port=port, child=child)
 
 
 def serve(app: Flask, host: str, port: int) -> None:

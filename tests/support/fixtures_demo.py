@@ -14,6 +14,9 @@ import pytest
 
 from venom_replay.replay.demo_shop import ShopProcess, launch
 
+# The pytest plugin's tests run inner test suites with pytester.
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def demo_shop(tmp_path: Path) -> Iterator[Callable[..., ShopProcess]]:

@@ -1,0 +1,146 @@
+"""Real clients, end to end: the traffic of a third-party SDK talking to a third-party server.
+
+Kinto (a JSON storage server from PyPI, here on its PostgreSQL storage and permission backends) runs
+in its own process; its official Python SDK ``kinto-http`` talks to it through the real recording
+proxy. Nobody here wrote either side. The recording is turned into templates (the record id the
+server generates must be bound to the later calls that use it), then explored with rollback, and
+Kinto's database must hold exactly what it held before the exploration, compared through a separate
+connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from support.net import free_port, wait_for_port
+from support.proxy import recording_proxy
+
+kinto_http = pytest.importorskip("kinto_http", reason="the test extra installs kinto-http")
+pytest.importorskip("kinto", reason="the test extra installs kinto[postgresql]")
+psycopg = pytest.importorskip("psycopg")
+
+KINTO_INI = """\
+[app:main]
+use = egg:kinto
+kinto.storage_backend = kinto.core.storage.postgresql
+kinto.storage_url = {db_url}
+kinto.permission_backend = kinto.core.permission.postgresql
+kinto.permission_url = {db_url}
+kinto.cache_backend = kinto.core.cache.memory
+kinto.userid_hmac_secret = venom-replay-test-secret
+multiauth.policies = basicauth
+kinto.bucket_create_principals = system.Authenticated
+
+[server:main]
+use = egg:waitress#main
+host = 127.0.0.1
+port = %(http_port)s
+"""
+
+
+@dataclass
+class KintoServer:
+    url: str
+    db_url: str
+    proc: subprocess.Popen
+    log: Path
+
+
+def _kinto_cli() -> list[str]:
+    # Kinto's own command line, run by this interpreter (its __main__ has no `if __name__` guard).
+    return [sys.executable, "-c", "import sys; from kinto.__main__ import main; sys.exit(main(sys.argv[1:]))"]
+
+
+@pytest.fixture
+def kinto_server(postgres_server, tmp_path: Path) -> Iterator[KintoServer]:
+    db_name = postgres_server.create_database()
+    # Kinto talks to PostgreSQL through SQLAlchemy and psycopg2.
+    db_url = postgres_server.url(db_name)
+    ini = tmp_path / "kinto.ini"
+    ini.write_text(KINTO_INI.format(db_url=db_url))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    migrated = subprocess.run([*_kinto_cli(), "migrate", "--ini", str(ini)], capture_output=True, text=True, env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    port = free_port()
+    log = tmp_path / "kinto.log"
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen([*_kinto_cli(), "start", "--ini", str(ini), "--port", str(port)], stdout=sink,
+                                stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for_port(port, proc=proc, timeout=60)
+        yield KintoServer(url=f"http://127.0.0.1:{port}", db_url=db_url, proc=proc, log=log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        postgres_server.drop_database(db_name)
+
+
+def _drive_sdk(api_url: str) -> dict[str, str]:
+    """What an application using the SDK does: set up a bucket and a collection, keep some records."""
+    client = kinto_http.Client(server_url=f"{api_url}/v1", auth=("alice", "alice-secret"))
+    assert "project_name" in client.server_info()
+    client.create_bucket(id="shop")
+    client.create_collection(id="orders", bucket="shop")
+    first = client.create_record(data={"item": "widget", "quantity": 2}, collection="orders", bucket="shop")
+    second = client.create_record(data={"item": "gadget", "quantity": 1}, collection="orders", bucket="shop")
+    client.get_record(id=first["data"]["id"], collection="orders", bucket="shop")
+    client.patch_record(id=first["data"]["id"], data={"quantity": 3}, collection="orders", bucket="shop")
+    client.update_record(id=second["data"]["id"], data={"item": "gadget", "quantity": 5}, collection="orders", bucket="shop")
+    client.get_records(collection="orders", bucket="shop")
+    client.delete_record(id=second["data"]["id"], collection="orders", bucket="shop")
+    third = client.create_record(data={"item": "gizmo", "quantity": 7}, collection="orders", bucket="shop")
+    client.get_record(id=third["data"]["id"], collection="orders", bucket="shop")
+    client.get_records(collection="orders", bucket="shop")
+    return {"first": first["data"]["id"], "third": third["data"]["id"]}
+
+
+def database_dump(db_url: str) -> dict[str, list[tuple]]:
+    """Every row of every table in the public schema, sorted, read through a connection of our own."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name")]
+        dump = {}
+        for table in tables:
+            rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
+            dump[table] = sorted((tuple(map(repr, row)) for row in rows))
+        objects = conn.execute(
+            "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2").fetchall()
+        triggers = conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1").fetchall()
+        functions = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1").fetchall()
+        dump["-- catalog"] = [*objects, *triggers, *functions]
+    return dump
+
+
+def _fingerprint(dump: dict[str, list[tuple]]) -> str:
+    return hashlib.sha256(json.dumps(dump, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def test_kinto_sdk_traffic_is_recorded_learned_and_explored_with_the_database_restored(kinto_server, tmp_path):
+    recording_path = tmp_path / "kinto.vrec"
+    with recording_proxy(kinto_server.url, recording_path) as proxy:
+        ids = _drive_sdk(proxy.url)
+    recording = proxy.recording()
+
+    # Every SDK call went through the proxy and was answered by Kinto.
+    calls = [(ex.request.method, ex.request.path, ex.response.status) for ex in recording.exchanges]
+    assert len(calls) == 13, calls
+    assert all(ex.error is None and ex.response.status < 400 for ex in recording.exchanges), calls
+    assert ("DELETE", f"/v1/buckets/shop/collections/orders/records/{ids['first']}", 200) not in calls
+    assert ("GET", f"/v1/buckets/shop/collections/orders/records/{ids['third']}", 200) in calls
