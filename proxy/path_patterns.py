@@ -10,6 +10,7 @@ that share its prefix or was produced by an earlier response: ``/orders/17`` and
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Iterable
 
 PARAM = None
@@ -26,6 +27,7 @@ HIGH_CARDINALITY = 25
 """Distinct literal values at one position above which the position is data, not a route."""
 
 
+@lru_cache(maxsize=16384)
 def segment_kind(seg: str) -> str:
     """``uuid``, ``int``, ``hex``, ``token`` (long random-looking), ``word`` or ``slug``."""
     if _INT.match(seg):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -53,6 +53,12 @@ def child_key(prefix: str, key: str) -> str:
     return f"{prefix}['{_quote(key)}']"
 
 
+@lru_cache(maxsize=8192)
+def _key_step(key: str) -> str:
+    """``.name`` or ``['odd key']``: JSON bodies repeat the same few keys, so this is cached."""
+    return f".{key}" if _IDENT.match(key) else f"['{_quote(key)}']"
+
+
 def _quote(key: str) -> str:
     return key.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -78,16 +84,34 @@ def parse_json_path(path: str) -> list[str | int]:
     return parts
 
 
-def walk_json(value: Any, prefix: str = "$", *, generalize: bool = False) -> Iterator[tuple[str, Any]]:
-    """Yield ``(json_path, scalar)`` for every leaf. ``generalize`` writes array indices as ``[*]``."""
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from walk_json(child, child_key(prefix, str(key)), generalize=generalize)
-    elif isinstance(value, list):
-        for i, child in enumerate(value[:MAX_ARRAY_ITEMS]):
-            yield from walk_json(child, f"{prefix}[*]" if generalize else f"{prefix}[{i}]", generalize=generalize)
-    else:
-        yield prefix, value
+def walk_json(value: Any, prefix: str = "$", *, generalize: bool = False) -> list[tuple[str, Any]]:
+    """Every leaf as ``(json_path, scalar)``, in document order. ``generalize`` writes array indices as ``[*]``.
+
+    An explicit stack instead of recursive generators: this runs on every body of a recording.
+    """
+    out: list[tuple[str, Any]] = []
+    stack: list[tuple[str, Any]] = [(prefix, value)]
+    pop, push, emit = stack.pop, stack.append, out.append
+    step = _key_step
+    while stack:
+        path, cur = pop()
+        kind = type(cur)
+        if kind is dict:
+            children = []
+            for key, child in cur.items():
+                key = key if type(key) is str else str(key)
+                children.append((path + step(key), child))
+            stack.extend(reversed(children))
+        elif kind is list:
+            items = cur[:MAX_ARRAY_ITEMS]
+            if generalize:
+                star = f"{path}[*]"
+                stack.extend((star, child) for child in reversed(items))
+            else:
+                stack.extend((f"{path}[{i}]", items[i]) for i in range(len(items) - 1, -1, -1))
+        else:
+            emit((path, cur))
+    return out
 
 
 def json_get(value: Any, path: str) -> Any:
@@ -260,18 +284,19 @@ def value_key(value: Any) -> str | None:
 
     None for values that can carry no evidence (null, empty, containers, very long text).
     """
-    if value is None or isinstance(value, (dict, list)):
-        return None
-    if isinstance(value, bool):
-        return "\x00true" if value else "\x00false"
-    if isinstance(value, int):
+    kind = type(value)
+    if kind is str:
+        return value if value and len(value) <= MAX_VALUE_LEN else None
+    if kind is int:
         return str(value)
-    if isinstance(value, float):
+    if kind is bool:
+        return "\x00true" if value else "\x00false"
+    if kind is float:
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, str):
-        if not value or len(value) > MAX_VALUE_LEN:
-            return None
-        return value
+        return str(value) if value and len(value) <= MAX_VALUE_LEN else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
     return None
 
 
