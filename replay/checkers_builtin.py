@@ -73,7 +73,9 @@ class ServerErrorChecker:
         if resp is None or resp.status < 500:
             return []
         tpl = ctx.step.template
-        snippet = resp.body[:120].decode("utf-8", "replace").strip()
+        # The first words of the body: JSON as is, an HTML error page without its tags.
+        text = re.sub(r"<[^>]+>", " ", resp.body[:2000].decode("utf-8", "replace"))
+        snippet = " ".join(text.split())[:120]
         return [Violation(self.name, f"{tpl.label} answered {resp.status} {resp.reason}".rstrip() + (f": {snippet}" if snippet else ""),
                           f"server-error:{tpl.id}:{resp.status}", {"status": resp.status})]
 

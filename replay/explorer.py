@@ -275,6 +275,7 @@ class Explorer:
         self.databases = dict(databases or {})
         self.actions = build_actions(tset, swap_identities=swap_identities)
         self.volatile = volatile_sources(tset)
+        self.var_of: dict[ValueKey, str] = {(t.id, p.source): p.var for t in tset.templates.values() for p in t.produces}
         self.progress = progress
         self.stats = ExploreStats()
         self.graph = StateGraph()
@@ -300,11 +301,29 @@ class Explorer:
     def template(self, tid: str) -> ActionTemplate:
         return self.tset.templates[tid]
 
+    def effective_values(self, tpl: ActionTemplate, values: Mapping[ValueKey, Any]) -> Mapping[ValueKey, Any]:
+        """``values`` plus stand-ins for missing bindings: a value of the same variable that another
+        producer yielded on this path (the order id from ``POST /orders`` where the recording bound it
+        from ``POST /orders/{id}/cancel``). Without them many orderings would never be enabled."""
+        missing = missing_values(tpl, values)
+        if not missing:
+            return values
+        out = dict(values)
+        for c in missing:
+            names = {c.var, re.split(r"[:.\[\]$]+", c.location)[-1] or c.var}
+            for key in reversed(list(values)):
+                if self.var_of.get(key) in names:
+                    out[(c.producer, c.source)] = values[key]
+                    break
+        return out
+
     def enabled(self, action: Action, values: Mapping[ValueKey, Any]) -> bool:
-        return not missing_values(self.template(action.template), values)
+        tpl = self.template(action.template)
+        return not missing_values(tpl, self.effective_values(tpl, values))
 
     def run_step(self, action: Action, values: Mapping[ValueKey, Any]) -> StepResult:
         tpl = self.template(action.template)
+        values = self.effective_values(tpl, values)
         request = render_request(tpl, values, example=action.example, base_url=self.client.target.base_url)
         result = self.client.execute(tpl, request)
         for c in tpl.consumes:
@@ -330,6 +349,7 @@ class Explorer:
     def bind(values: Mapping[ValueKey, Any], result: StepResult) -> dict[ValueKey, Any]:
         new = dict(values)
         for source, value in result.produced.items():
+            new.pop((result.template.id, source), None)  # re-insert: the newest binding comes last
             new[(result.template.id, source)] = value
         return new
 

@@ -1,0 +1,241 @@
+"""Reproducing one finding from report.json: replay it live, or emit it as pytest or curl.
+
+``replay_finding`` runs the finding's sequence from the restored baseline with the same
+instantiation as the explorer (templates re-learned from the recording), checks the last step with
+the same checker set, restores the databases, and tells whether the finding's signature fired again.
+The emitted pytest file calls it, so it keeps working when ids and tokens differ from run to run; the
+curl script carries the bindings itself (each bound value read from an earlier reply with python3).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from venom_replay.proxy.errors import VenomError
+from venom_replay.proxy.instantiate import render_request
+from venom_replay.proxy.template_model import TemplateSet
+
+from .checks import StepResult, Violation
+from .findings import Action
+
+
+@dataclass
+class Reproduction:
+    steps: list[StepResult]
+    violations: list[Violation]
+    signature: str
+    db_restored: bool | None = None
+    broke_off: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reproduced(self) -> bool:
+        return any(v.signature == self.signature for v in self.violations)
+
+
+def load_finding(report_path: str | Path, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    path = Path(report_path)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VenomError(f"{path}: no such report (run `venom-replay explore ... --report DIR` first)") from None
+    except (ValueError, UnicodeDecodeError):
+        raise VenomError(f"{path}: not a venom-replay report.json") from None
+    findings = report.get("findings") if isinstance(report, dict) else None
+    if not isinstance(findings, list):
+        raise VenomError(f"{path}: not a venom-replay report.json (no findings list)")
+    if not findings:
+        raise VenomError(f"{path}: the report has no findings to reproduce")
+    if not 1 <= number <= len(findings):
+        raise VenomError(f"{path}: finding {number} does not exist (the report has 1..{len(findings)})")
+    return report, findings[number - 1]
+
+
+def actions_of(finding: dict[str, Any], tset: TemplateSet) -> list[Action]:
+    actions = []
+    for step in finding["sequence"]:
+        if step["template"] not in tset.templates:
+            raise VenomError(f"template {step['template']!r} of this finding is not learned from the recording any more")
+        actions.append(Action(step["template"], int(step.get("example", 0))))
+    return actions
+
+
+def replay_finding(
+    recording: str | Path,
+    sequence: Sequence[tuple[str, int]] | Sequence[str],
+    signature: str,
+    *,
+    target: str,
+    databases: Sequence[str] = (),
+    learned: bool = True,
+    on_step: Callable[[int, StepResult], None] | None = None,
+) -> Reproduction:
+    """Run ``sequence`` (template ids, or (template id, example) pairs) from the baseline."""
+    from venom_replay.proxy.config import load_config
+    from venom_replay.proxy.infer import infer_templates
+
+    from .commands.explore import build_checkers, open_databases
+    from .explorer import Explorer
+    from .http_client import HttpClient
+    from .user_invariants import close_handles
+
+    config = load_config()
+    tset = infer_templates(recording, config)
+    actions = [Action(s) if isinstance(s, str) else Action(s[0], int(s[1])) for s in sequence]
+    for a in actions:
+        if a.template not in tset.templates:
+            raise VenomError(f"template {a.template!r} is not learned from {recording}")
+    checkers, _ = build_checkers(tset, recording=Path(recording), config=config, invariants=None, learned=learned)
+    adapters, handles = open_databases(databases)
+    client = HttpClient(target)
+    ex = Explorer(tset, client, adapters, checkers, databases=handles)
+    out = Reproduction([], [], signature)
+    try:
+        ex.start()
+        ex.goto_root()
+        values: dict = {}
+        for i, action in enumerate(actions):
+            if not ex.enabled(action, values):
+                out.broke_off = True
+                out.warnings.append(f"step {i + 1} ({action.template}) has unbound values: an earlier step did not produce them")
+                break
+            res = ex.run_step(action, values)
+            ex.dirty = True
+            out.steps.append(res)
+            if on_step is not None:
+                on_step(i + 1, res)
+            if res.response is None:
+                out.broke_off = True
+                out.warnings.append(f"step {i + 1}: {res.error}")
+                break
+            values = ex.bind(values, res)
+            out.violations = ex.check(res, out.steps, values)
+        ex.db_at = None
+    finally:
+        try:
+            out.db_restored = ex.finish()
+        finally:
+            if adapters is not None:
+                adapters.uninstall()
+                adapters.close()
+            close_handles(handles)
+            client.close()
+    return out
+
+
+# ------------------------------------------------------------------ emitters
+
+
+def emit_pytest(report: dict[str, Any], finding: dict[str, Any]) -> str:
+    seq = [(s["template"], int(s.get("example", 0))) for s in finding["sequence"]]
+    steps = "\n".join(f"#   {i}. {s['method']} {s['path']} -> {s['status']}" for i, s in enumerate(finding["sequence"], 1))
+    dbs = [d for d in report.get("databases", []) if "***" not in d]
+    return f'''"""venom-replay finding {finding["number"]}: {finding["message"].replace('"""', "'")}
+
+Checker {finding["checker"]}, bucket {finding["signature"]}. Sequence found by the explorer:
+{steps}
+
+Run: pytest {{this file}}   (VENOM_TARGET / VENOM_DB override the API URL and the databases to restore,
+VENOM_DB as a comma-separated list). The test fails while the bug is there.
+"""
+
+import os
+
+from venom_replay.replay.reproduction import replay_finding
+
+RECORDING = {str(report.get("recording", ""))!r}
+TARGET = os.environ.get("VENOM_TARGET", {report.get("target", "")!r})
+DATABASES = [u for u in os.environ.get("VENOM_DB", {",".join(dbs)!r}).split(",") if u]
+SEQUENCE = {seq!r}
+SIGNATURE = {finding["signature"]!r}
+
+
+def test_finding_{finding["number"]}_{re.sub(r"[^0-9a-zA-Z]+", "_", finding["checker"]).strip("_")}():
+    result = replay_finding(RECORDING, SEQUENCE, SIGNATURE, target=TARGET, databases=DATABASES)
+    assert not result.broke_off, result.warnings
+    if DATABASES:
+        assert result.db_restored, "the databases were not restored after the reproduction"
+    hits = [v.message for v in result.violations if v.signature == SIGNATURE]
+    assert not hits, hits[0] if hits else ""
+'''
+
+
+_PLACEHOLDER = "__VENOM_{}__"
+
+
+def emit_curl(report: dict[str, Any], finding: dict[str, Any], tset: TemplateSet) -> str:
+    """A bash script: one curl per step, bound values read from earlier replies with python3."""
+    target = report.get("target", "")
+    lines = [
+        "#!/usr/bin/env bash",
+        f"# venom-replay finding {finding['number']}: {finding['message']}".replace("\n", " "),
+        f"# checker {finding['checker']}, bucket {finding['signature']}. The database is NOT restored by this script.",
+        "set -euo pipefail",
+        f"TARGET=${{VENOM_TARGET:-{target}}}",
+        'TMP=$(mktemp -d); trap \'rm -rf "$TMP"\' EXIT',
+        "pick() { python3 - \"$@\" <<'PY'",
+        "import json, re, sys",
+        "kind, where, body, head, as_json = sys.argv[1:6]",
+        "if kind == 'header':",
+        "    lines = open(head, encoding='latin-1').read().splitlines()",
+        "    v = next(l.split(':', 1)[1].strip() for l in reversed(lines) if l.lower().startswith(where.lower() + ':'))",
+        "else:",
+        "    v = json.load(open(body))",
+        "    for part in re.findall(r\"\\.([A-Za-z_][A-Za-z0-9_]*)|\\[(\\d+|\\*)\\]\", where):",
+        "        v = v[part[0]] if part[0] else v[0 if part[1] == '*' else int(part[1])]",
+        "print(json.dumps(v) if as_json == 'json' else v)",
+        "PY",
+        "}",
+        "",
+    ]
+    produced_at: dict[tuple[str, str], int] = {}
+    for i, step in enumerate(finding["sequence"], 1):
+        tpl = tset.templates[step["template"]]
+        values: dict[tuple[str, str], Any] = {}
+        for n, c in enumerate(tpl.consumes):
+            src_step = produced_at.get((c.producer, c.source))
+            if src_step is None:
+                continue
+            var = f"S{i}_{n}"
+            kind, _, where = c.source.partition(":")
+            lines.append(f'{var}=$(pick {kind} {shlex.quote(where)} "$TMP/{src_step}.body" "$TMP/{src_step}.head" plain)')
+            lines.append(f'{var}J=$(pick {kind} {shlex.quote(where)} "$TMP/{src_step}.body" "$TMP/{src_step}.head" json)')
+            values[(c.producer, c.source)] = _PLACEHOLDER.format(var)
+        req = render_request(tpl, values, example=int(step.get("example", 0)))
+        url = _shell_with_vars(req.path + ("?" + "&".join(f"{k}={v}" for k, v in req.query) if req.query else ""))
+        parts = [f"curl -sS -o \"$TMP/{i}.body\" -D \"$TMP/{i}.head\" -w '{i}. {step['method']} {step['path']} -> %{{http_code}}\\n'",
+                 f"-X {req.method}", f"\"$TARGET\"{url}"]
+        for k, v in req.headers:
+            if k.lower() in ("host", "content-length", "accept-encoding", "connection", "x-venom-session"):
+                continue
+            parts.append("-H " + _shell_with_vars(f"{k}: {v}"))
+        if req.body:
+            body = req.body.decode("utf-8", "replace")
+            body = re.sub(r'"(__VENOM_[A-Za-z0-9_]+__)"', lambda m: m.group(1).replace("__VENOM_", "__VENOMJ_"), body)
+            parts.append("--data-binary " + _shell_with_vars(body))
+        lines.append(" \\\n  ".join(parts))
+        lines.append("")
+        for p in tpl.produces:
+            produced_at[(tpl.id, p.source)] = i
+    lines.append(f'echo "last reply:"; cat "$TMP/{len(finding["sequence"])}.body"; echo')
+    return "\n".join(lines) + "\n"
+
+
+def _shell_with_vars(text: str) -> str:
+    """Quote ``text`` for bash, turning placeholders into variable references."""
+    out = []
+    for piece in re.split(r"(__VENOMJ?_[A-Za-z0-9_]+?__)", text):
+        m = re.fullmatch(r"__VENOM(J?)_([A-Za-z0-9_]+?)__", piece)
+        if m:
+            out.append(f'"${{{m.group(2)}{m.group(1)}}}"')
+        elif piece:
+            out.append(shlex.quote(piece))
+    return "".join(out) or "''"
