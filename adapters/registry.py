@@ -38,7 +38,7 @@ def split_options(url: str) -> tuple[str, dict[str, Any]]:
         key = {"volatile": "volatile_columns"}.get(key, key)
         if key in LIST_OPTIONS:
             options.setdefault(key, []).extend(v for v in value.split(",") if v)
-        elif key in ("mode", "baseline_db", "maintenance_db", "grace_seconds"):
+        elif key in ("mode", "baseline_db", "maintenance_db", "grace_seconds", "reset_auto_increment"):
             options[key] = value
         else:
             kept.append((key, value))
@@ -63,6 +63,8 @@ def open_adapter(url: str, **options: Any) -> Adapter:
     mode = options.pop("mode", None) or MODES[kind][0]
     if mode not in MODES[kind]:
         raise AdapterError(f"unknown mode {mode!r} for {kind}: choose one of {', '.join(MODES[kind])}")
+    if isinstance(options.get("reset_auto_increment"), str):
+        options["reset_auto_increment"] = options["reset_auto_increment"].lower() not in ("0", "false", "no")
     if "grace_seconds" in options:
         options["grace_seconds"] = float(options["grace_seconds"])
     if kind == "postgresql":
