@@ -211,7 +211,7 @@ def emit_curl(report: dict[str, Any], finding: dict[str, Any], tset: TemplateSet
             values[(c.producer, c.source)] = _PLACEHOLDER.format(var)
         req = render_request(tpl, values, example=int(step.get("example", 0)))
         url = _shell_with_vars(req.path + ("?" + "&".join(f"{k}={v}" for k, v in req.query) if req.query else ""))
-        parts = [f"curl -sS -o \"$TMP/{i}.body\" -D \"$TMP/{i}.head\" -w '{i}. {step['method']} {step['path']} -> %{{http_code}}\\n'",
+        parts = [f"curl -sS -o \"$TMP/{i}.body\" -D \"$TMP/{i}.head\" -w '{i}. {tpl.method} {tpl.path} -> %{{http_code}}\\n'",
                  f"-X {req.method}", f"\"$TARGET\"{url}"]
         for k, v in req.headers:
             if k.lower() in ("host", "content-length", "accept-encoding", "connection", "x-venom-session"):

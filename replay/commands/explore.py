@@ -182,6 +182,10 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     if result.interrupted:
         console.print("[yellow]interrupted[/]: the databases were restored; reports hold what was found so far")
         sys.exit(130)
+    if result.stopped == "target-down":
+        reason = next((w for w in result.warnings if "unreachable" in w or "timed out" in w), "no answer")
+        click.echo(f"error: the target {target} stopped answering; the run ended (databases restored): {reason}", err=True)
+        sys.exit(2)
     if result.db_restored is False:
         console.print("[red]error:[/] the databases' content differs from before the run; see `venom-replay db check`")
     sys.exit(1 if report["findings"] else 0)
