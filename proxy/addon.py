@@ -11,7 +11,9 @@ or let `venom-replay record` run mitmproxy with it. Options (``--set name=value`
 - ``venom_out``: the recording file (required; an existing file is never overwritten).
 - ``venom_append``: add to an existing recording instead of refusing it.
 - ``venom_session_by``: ``connection`` (default), ``header`` or ``auth``. An ``X-Venom-Session``
-  request header always wins and is stripped before the request reaches the target.
+  request header always wins and is stripped before the request reaches the target. With
+  ``header``, requests without it share the session "unlabelled"; with ``auth``, requests without
+  a credential fall back to their connection.
 - ``venom_body_cap``: bytes kept per body (default 1 MiB); longer bodies are cut and marked.
 - ``venom_target``: the URL written into the recording header (defaults to the reverse target).
 
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_HEADER = "X-Venom-Session"
 SESSION_MODES = ("connection", "header", "auth")
+UNLABELLED_SESSION = "unlabelled"
 # Cookies that identify a login, by name; other cookies (theme, csrf) change without a new identity.
 _AUTH_COOKIE_RE = re.compile(r"sess|sid|auth|token|jwt|login|user|remember", re.I)
 _CONN_SESSION_RE = re.compile(r"^conn-(\d+)$")
@@ -188,6 +191,9 @@ class VenomRecorder:
             identity = auth_identity(flow)
             if identity:
                 return f"auth:{identity}"
+        elif mode == "header":
+            # Only labelled requests form sessions; the rest (health checks, stray calls) share one.
+            return UNLABELLED_SESSION
         return self._connection_session(flow.client_conn)
 
     # ------------------------------------------------------------ recording

@@ -199,3 +199,11 @@ def test_record_traffic_fixture_returns_a_complete_recording(record_traffic, cru
     rec = read_recording(path)
     assert [ex.response.status for ex in rec.exchanges] == [201]
     assert json.loads(rec.exchanges[0].response.body)["name"] == "a"
+
+
+def test_session_by_header_groups_unlabelled_requests_together(target_api, tmp_path) -> None:
+    with recording_proxy(target_api.url, tmp_path / "h.vrec", "--session-by", "header") as proxy:
+        _session().get(proxy.url + "/echo", headers={"X-Venom-Session": "t1"})
+        _session().get(proxy.url + "/echo")
+        _session().get(proxy.url + "/echo")
+    assert [ex.session for ex in proxy.recording().exchanges] == ["hdr:t1", "unlabelled", "unlabelled"]

@@ -24,6 +24,10 @@ def parse_body_cap(text: str) -> int:
         raise ConfigError(f"--body-cap {text!r}: expected a size such as 65536, 512k, 1m or 'none'") from None
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @click.command(
     epilog="""\b
 Examples:
@@ -49,8 +53,9 @@ Examples:
     type=click.Choice(["connection", "header", "auth"]),
     default="connection",
     show_default=True,
-    help="Group requests into sessions by client connection, only by the X-Venom-Session header, or by "
-    "the credential (Authorization / login cookie). An X-Venom-Session header always wins and is stripped.",
+    help="Group requests into sessions by client connection; by the X-Venom-Session header only (unlabelled "
+    "requests share one session); or by credential (Authorization / login cookie, else the connection). "
+    "An X-Venom-Session header always wins and is stripped before the target sees it.",
 )
 @click.option("--body-cap", default="1m", show_default=True, help="Bytes kept per body (512k, 1m, none); longer bodies are cut and marked.")
 @click.option("--append", is_flag=True, help="Add to an existing recording instead of refusing it.")
@@ -101,6 +106,6 @@ def record(
     notes = summary["notes"]
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary["note_kinds"].items()))
     click.echo(
-        f"recorded {summary['exchanges']} exchanges in {summary['sessions']} sessions "
+        f"recorded {_count(summary['exchanges'], 'exchange')} in {_count(summary['sessions'], 'session')} "
         f"({summary['errors']} errors, {notes} skipped notes{': ' + kinds if kinds else ''}) to {summary['file']}"
     )
