@@ -17,6 +17,10 @@ or let `venom-replay record` run mitmproxy with it. Options (``--set name=value`
 - ``venom_body_cap``: bytes kept per body (default 1 MiB); longer bodies are cut and marked.
 - ``venom_target``: the URL written into the recording header (defaults to the reverse target).
 
+Add ``--set connection_strategy=lazy`` (what `venom-replay record` uses) so that a request to a
+target that is down gets a 502 and is recorded as a failed exchange; with mitmproxy's default
+eager strategy the client connection is closed before any request is read.
+
 Exchanges are written as they complete and never kept in memory. Websocket messages and non-HTTP
 traffic are not recorded; each such connection leaves a counted note in the recording instead.
 """
