@@ -101,7 +101,7 @@ def test_happy_path_traffic_gets_the_same_answers_from_both_twins(demo_shop, tmp
         assert _comparable(left[3]) == _comparable(right[3]), left[1]
     # every endpoint of the shop is exercised, so every template can be learned
     assert set(buggy.endpoints) == _shop_endpoints(tmp_path)
-    assert len(buggy.sessions) == 2 * 5 + 1
+    assert len(buggy.sessions) == 3 * 4 + 1  # three rounds of four stories, then a product is retired
 
 
 def test_schema_has_foreign_keys_and_autoincrement_and_survives_restart(tmp_path) -> None:
@@ -111,7 +111,8 @@ def test_schema_has_foreign_keys_and_autoincrement_and_survives_restart(tmp_path
     with launch(f"sqlite:///{db}") as shop:  # the schema exists now; start again on the same data
         admin = _login(shop.url, ADMIN_USERNAME, ADMIN_PASSWORD)
         products = requests.get(f"{shop.url}/products", headers=admin, timeout=10).json()["products"]
-    assert [p["name"] for p in products] == ["Widget 1", "Gadget 1", "Gizmo 1", "Doohickey 1", "Discontinued"]
+    # The buggy shop still lists the retired Gizmo: that is one of its planted bugs.
+    assert [p["name"] for p in products] == ["Widget 1", "Gadget 1", "Gizmo 1", "Doohickey 1"]
     con = sqlite3.connect(db)
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
