@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from venom_replay.proxy.template_model import TemplateSet
+
 from .checks import StepContext, StepResult, Violation
 from .learned_collections import check_collection
 from .learned_config import ignore_entries, learned_section
@@ -27,7 +29,8 @@ from .learned_model import (
     request_json,
     short,
 )
-from .learned_observe import response_body
+from .learned_observe import load_recording, recorded_paths, response_body
+from .learned_paths import Profile, origin_profile
 from .learned_relations import check_echo, check_relation
 from .learned_status import check_status
 
@@ -78,7 +81,12 @@ class LearnedChecker:
             named = {inv.key, f"{inv.label} :: {inv.expr}"}
             (self.ignored if named & silenced else self.invariants).append(inv)
         self.dropped: list[DroppedInvariant] = []
+        """Invariants a replay of a recorded path broke: never true, never reported."""
+        self.unconfirmed: list[DroppedInvariant] = []
+        """Invariants that broke on a replay of recorded calls which touched other objects than the
+        recording did (ids bound from a list, say): kept, since that replay was not the recorded path."""
         self._dropped_keys: set[str] = set()
+        self._recorded_profiles: dict[int, set[Profile] | None] = {}
         self._lock = threading.Lock()
         self._by_trigger: dict[str, list[LearnedInvariant]] = {}
         for inv in self.invariants:
@@ -112,11 +120,35 @@ class LearnedChecker:
                 continue
             if ctx.replays_recorded_path:
                 where = " -> ".join(s.template.label for s in path)
+                if not self._follows_recording(path, ctx.templates):
+                    # Same calls, other objects: this says nothing about the recording's own path.
+                    self._note_unconfirmed(inv, f"broke on a replay of recorded calls that addressed other objects than the recording ({where})")
+                    continue
                 shown = [masked_observation(f) for f in failures]
                 self._drop(inv, f"broke on a recorded path ({where}): {_observed_text(shown)}", shown)
                 continue
             found.append(self._violation(inv, step, failures))
         return found
+
+    def _follows_recording(self, path: Sequence[StepResult], tset: TemplateSet) -> bool:
+        """Whether this replayed path touches objects the way some recorded session did at the same
+        point; True when the recording cannot be read (then every break counts, as specified)."""
+        key = id(tset)
+        if key not in self._recorded_profiles:
+            try:
+                paths = recorded_paths(tset, load_recording(None, tset))
+            except Exception:  # no recording at hand: trust the replay
+                paths = None
+            self._recorded_profiles[key] = None if paths is None else {
+                origin_profile(steps[:n]) for steps in paths.values() for n in range(1, len(steps) + 1)
+            }
+        profiles = self._recorded_profiles[key]
+        return profiles is None or origin_profile(path) in profiles
+
+    def _note_unconfirmed(self, inv: LearnedInvariant, reason: str) -> None:
+        with self._lock:
+            if all(u.invariant.key != inv.key for u in self.unconfirmed):
+                self.unconfirmed.append(DroppedInvariant(inv, reason))
 
     def _drop(self, inv: LearnedInvariant, reason: str, failures: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -153,6 +185,7 @@ class LearnedChecker:
             "checked": len(self.active),
             "dropped": [d.to_dict() for d in self.dropped],
             "ignored": [inv.key for inv in self.ignored],
+            "unconfirmed": [u.to_dict() for u in self.unconfirmed],
         }
 
 

@@ -82,8 +82,10 @@ def _self_key(steps: list[StepResult]) -> str | None:
     return "id" if "id" in candidates else sorted(candidates)[0]
 
 
-def _listed(step: StepResult, pattern: str, key: str) -> list[str]:
-    return [str(obj[key]) for obj in objects_at(body_of(step) if succeeded(step) else None, pattern) if key in obj]
+def _listed(step: StepResult, pattern: str, key: str) -> dict[str, Any]:
+    """Ids a listing returned, as path segments (``"7"``) mapped to the values as listed (``7``)."""
+    objects = objects_at(body_of(step) if succeeded(step) else None, pattern)
+    return {str(obj[key]): obj[key] for obj in objects if key in obj and not isinstance(obj[key], (dict, list))}
 
 
 def learn_collections(
@@ -196,7 +198,7 @@ def _latest_listing(steps: Sequence[StepResult], index: int, list_id: str, patte
 
 def _listed_but_unreadable(steps: Sequence[StepResult], index: int, pattern: str, key: str, read_id: str) -> list[dict[str, Any]]:
     """Ids this listing returned that a read answered 4xx for, with nothing in between that changes state."""
-    listed = set(_listed(steps[index], pattern, key))
+    listed = _listed(steps[index], pattern, key)
     failures = []
     seen: set[str] = set()
     for j in range(index - 1, -1, -1):
@@ -208,7 +210,7 @@ def _listed_but_unreadable(steps: Sequence[StepResult], index: int, pattern: str
             continue
         seen.add(value)  # only the latest read of each id counts
         if rejected(prior) and only_reads_between(steps, j, index):
-            failures.append({child_path(pattern, key): value, "read status": prior.response.status, "read at step": j + 1})
+            failures.append({child_path(pattern, key): listed[value], "read status": prior.response.status, "read at step": j + 1})
     return failures
 
 
@@ -263,9 +265,9 @@ def check_collection(inv: LearnedInvariant, path: Sequence[StepResult]) -> list[
     if inv.kind == "deleted-unlisted":
         if step.template.id != inv.template or not succeeded(step):
             return []
-        listed = set(_listed(step, pattern, key))
+        listed = _listed(step, pattern, key)
         return [
-            {child_path(pattern, key): value, "deleted at step": at + 1, "deleted by": path[at].request.path}
+            {child_path(pattern, key): listed[value], "deleted at step": at + 1, "deleted by": path[at].request.path}
             for (prefix, value), at in deleted_before(path, index).items()
             if prefix == params["delete_prefix"] and value in listed
         ]

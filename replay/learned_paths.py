@@ -100,3 +100,22 @@ def situation(path: Sequence[StepResult], index: int) -> Situation | None:
 def only_reads_between(path: Sequence[StepResult], start: int, end: int) -> bool:
     """True when nothing between steps ``start`` and ``end`` (exclusive) could have changed state."""
     return all(is_read(s.template) for s in path[start + 1 : end])
+
+
+Profile = tuple[tuple[str, tuple[int | None, ...]], ...]
+
+
+def origin_profile(path: Sequence[StepResult]) -> Profile:
+    """Which earlier step of the path handed out each id a step addresses (None: from before the
+    path). Two runs of the same calls with the same profile touched their objects the same way;
+    a replay that deletes "the first listed note" where the recording deleted the note it had just
+    created does not follow the recording, even though the calls are the same."""
+    handed_out: list[set[str]] = []
+    profile = []
+    for step in path:
+        origins = []
+        for _, value in keys_of(step):
+            origins.append(next((j for j, values in enumerate(handed_out) if value in values), None))
+        profile.append((step.template.id, tuple(origins)))
+        handed_out.append(_created_values(step) if succeeded(step) else set())
+    return tuple(profile)

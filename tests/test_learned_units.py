@@ -65,6 +65,17 @@ class Traffic:
                         complete_records=len(self.exchanges) + 1, torn_tail=False, torn_offset=None, file_size=0)
         return TemplateSet(templates=self.templates, sessions=self.sessions, source="synthetic.vrec"), rec
 
+    def write(self, path: Path) -> TemplateSet:
+        """Write the recording to ``path`` (as the proxy would) and point the templates at it."""
+        from venom_replay.proxy.recording import RecordingWriter
+
+        with RecordingWriter(path) as writer:
+            for ex in self.exchanges:
+                writer.write_exchange(ex)
+        tset, _ = self.build()
+        tset.source = str(path)
+        return tset
+
     def learn(self, **cfg: Any):
         tset, rec = self.build()
         return learn_invariants(tset, rec, LearnConfig(**cfg))
@@ -314,7 +325,7 @@ def test_deleted_but_still_listed_and_readable_is_found():
     ]
     found = {v.details["invariant"]: v for v in run_path(checker, path, tset)}
     assert set(found) == {"ids deleted by DELETE /notes/{nid} are not in $[*].id", "status 4xx after its resource was deleted"}
-    assert found["ids deleted by DELETE /notes/{nid} are not in $[*].id"].details["observed"][0]["$[*].id"] == "7"
+    assert found["ids deleted by DELETE /notes/{nid} are not in $[*].id"].details["observed"][0]["$[*].id"] == 7
 
 
 def test_listed_but_unreadable_and_wrong_shape_are_found():
@@ -365,3 +376,30 @@ def test_range_only_for_clamped_values_seen_on_many_objects():
 def test_order_amounts_get_no_range():
     # Every order is listed again and again; its amount extremes belong to one order each.
     assert not [i for i in order_traffic().learn() if i.kind == "range"]
+
+
+def test_replay_that_touches_other_objects_does_not_drop(tmp_path):
+    # The recording deleted the note it had just created; a replay of the same calls that deletes a
+    # note from before the path (its id bound from a list) is not the recorded path.
+    t = notes_traffic()
+    tset = t.write(tmp_path / "notes.vrec")
+    checker = LearnedChecker(t.learn(), {})
+    unfaithful = [
+        t.step("POST /notes", 201, {"id": 50, "text": "a", "done": False}, sent={"text": "a"}),
+        t.step("POST /notes", 201, {"id": 51, "text": "b", "done": False}, sent={"text": "b"}),
+        t.step("GET /notes", 200, [{"id": 3, "text": "x", "done": False}, {"id": 50, "text": "a", "done": False}]),
+        t.step("GET /notes/3", 200, {"id": 3, "text": "x", "done": False}),
+        t.step("DELETE /notes/3", 204),
+        t.step("GET /notes", 200, [{"id": 3, "text": "x", "done": False}]),
+    ]
+    assert run_path(checker, unfaithful, tset, recorded=True) == []
+    assert checker.dropped == [] and [u.invariant.kind for u in checker.unconfirmed] == ["deleted-unlisted"]
+    # The same break on a replay that follows the recording (its own note deleted) drops it.
+    faithful = unfaithful[:2] + [
+        t.step("GET /notes", 200, [{"id": 50, "text": "a", "done": False}, {"id": 51, "text": "b", "done": False}]),
+        t.step("GET /notes/50", 200, {"id": 50, "text": "a", "done": False}),
+        t.step("DELETE /notes/50", 204),
+        t.step("GET /notes", 200, [{"id": 50, "text": "a", "done": False}, {"id": 51, "text": "b", "done": False}]),
+    ]
+    assert run_path(checker, faithful, tset, recorded=True) == []
+    assert [d.invariant.kind for d in checker.dropped] == ["deleted-unlisted"]

@@ -307,7 +307,7 @@ def quota_traffic(base_url: str) -> None:
 
 
 def stock_traffic(base_url: str) -> None:
-    products = [("pen", 3, 10, [4]), ("cup", 8, 5, [5]), ("hat", 20, 7, [2]), ("mug", 6, 12, [9]), ("bag", 30, 4, [1]), ("box", 2, 6, [6])]
+    products = [("pen", 3, 10, [6]), ("cup", 8, 5, [5]), ("hat", 20, 7, [2]), ("mug", 6, 12, [9]), ("bag", 30, 4, [1]), ("box", 2, 6, [6])]
     for n, (name, price, stock, buys) in enumerate(products):
         call = _client(base_url, f"shopper-{n}")
         pid = call("POST", "/products", {"name": name, "price": price, "stock": stock}, 201)["id"]
