@@ -88,16 +88,8 @@
         var offset = list.length === 1 ? 0 : (i - (list.length - 1) / 2) * 34;
         // Edges A->B and B->A drawn with the same sign would overlap: flip for the reverse ones.
         if (data.directed && e.src.index > e.dst.index) offset = -offset;
-        // A lone pair of opposite edges still needs some bend to be told apart.
         e.bend = offset;
       });
-    });
-    // Reverse pairs with one edge each way: give both a small bend.
-    edges.forEach(function (e) {
-      if (e.src !== e.dst && e.bend === 0 && data.directed) {
-        var back = edges.some(function (o) { return o.src === e.dst && o.dst === e.src; });
-        if (back) e.bend = 18;
-      }
     });
   })();
 
@@ -252,43 +244,76 @@
       var key = Math.min(e.src.index, e.dst.index) + ":" + Math.max(e.src.index, e.dst.index);
       if (!seen[key]) { seen[key] = true; out.push([e.src, e.dst]); }
     });
-    return out;
+    // Springs on a node with many links would add up and throw it far away: like d3-force, each
+    // link pulls with 1/min(degree) and the better-connected end moves less.
+    var degree = {};
+    out.forEach(function (l) { degree[l[0].id] = (degree[l[0].id] || 0) + 1; degree[l[1].id] = (degree[l[1].id] || 0) + 1; });
+    return out.map(function (l) {
+      var da = degree[l[0].id], db = degree[l[1].id];
+      return { a: l[0], b: l[1], strength: 1 / Math.min(da, db), bias: da / (da + db) };
+    });
   })();
+  var MAX_SPEED = 80;
 
   var alpha = 1, ALPHA_MIN = 0.004, ALPHA_DECAY = 1 - Math.pow(ALPHA_MIN, 1 / 320);
   var running = false;
 
+  // Pushes two nodes apart: a charge that fades with distance, and a stronger push when their
+  // boxes would overlap.
+  function repel(a, b, charge, parity) {
+    var dx = b.x - a.x, dy = b.y - a.y, d2 = dx * dx + dy * dy, f;
+    if (d2 < 1) { dx = parity ? 1 : -1; dy = 1; d2 = 2; }
+    if (d2 > CUTOFF2) return; // far apart: negligible push
+    f = charge / d2;
+    a.vx -= dx * f; a.vy -= dy * f;
+    b.vx += dx * f; b.vy += dy * f;
+    var ox = (a.w + b.w) / 2 + 14 - Math.abs(dx), oy = (a.h + b.h) / 2 + 10 - Math.abs(dy);
+    if (ox > 0 && oy > 0) {
+      if (ox / (a.w + b.w) < oy / (a.h + b.h)) { f = ox * 0.25 * (dx < 0 ? -1 : 1); a.vx -= f; b.vx += f; }
+      else { f = oy * 0.25 * (dy < 0 ? -1 : 1); a.vy -= f; b.vy += f; }
+    }
+  }
+  var CUTOFF = 800, CUTOFF2 = CUTOFF * CUTOFF;
+
   function tick() {
-    var i, j, a, b, dx, dy, d2, d, f;
+    var i, j, a, b, dx, dy, d, f;
     var n = nodes.length;
     var charge = 5200 * alpha;
-    for (i = 0; i < n; i++) {
-      a = nodes[i];
-      for (j = i + 1; j < n; j++) {
-        b = nodes[j];
-        dx = b.x - a.x; dy = b.y - a.y;
-        d2 = dx * dx + dy * dy;
-        if (d2 < 1) { dx = (j - i) % 2 ? 1 : -1; dy = 1; d2 = 2; }
-        if (d2 > 640000) continue; // far apart: negligible push
-        f = charge / d2;
-        a.vx -= dx * f; a.vy -= dy * f;
-        b.vx += dx * f; b.vy += dy * f;
-        // Boxes must not overlap: a stronger push when their rectangles would.
-        var ox = (a.w + b.w) / 2 + 14 - Math.abs(dx), oy = (a.h + b.h) / 2 + 10 - Math.abs(dy);
-        if (ox > 0 && oy > 0) {
-          if (ox / (a.w + b.w) < oy / (a.h + b.h)) { f = ox * 0.25 * (dx < 0 ? -1 : 1); a.vx -= f; b.vx += f; }
-          else { f = oy * 0.25 * (dy < 0 ? -1 : 1); a.vy -= f; b.vy += f; }
+    if (n <= 300) {
+      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) repel(nodes[i], nodes[j], charge, (j - i) % 2);
+    } else {
+      // Many nodes: only pairs in neighbouring grid cells can be within the cut-off distance.
+      var cells = new Map();
+      for (i = 0; i < n; i++) {
+        a = nodes[i];
+        a.cx = Math.floor(a.x / CUTOFF); a.cy = Math.floor(a.y / CUTOFF);
+        var key = a.cx + "," + a.cy;
+        var cell = cells.get(key);
+        if (cell) cell.push(a); else cells.set(key, [a]);
+      }
+      for (i = 0; i < n; i++) {
+        a = nodes[i];
+        for (var gx = a.cx - 1; gx <= a.cx + 1; gx++) {
+          for (var gy = a.cy - 1; gy <= a.cy + 1; gy++) {
+            var members = cells.get(gx + "," + gy);
+            if (!members) continue;
+            for (j = 0; j < members.length; j++) {
+              b = members[j];
+              if (b.index > a.index) repel(a, b, charge, (b.index - a.index) % 2);
+            }
+          }
         }
       }
     }
     for (i = 0; i < links.length; i++) {
-      a = links[i][0]; b = links[i][1];
-      dx = b.x - a.x; dy = b.y - a.y;
+      var link = links[i];
+      a = link.a; b = link.b;
+      dx = b.x + b.vx - a.x - a.vx; dy = b.y + b.vy - a.y - a.vy;
       d = Math.sqrt(dx * dx + dy * dy) || 1;
       var rest = 120 + (a.w + b.w) / 4;
-      f = (d - rest) / d * 0.06 * alpha;
-      a.vx += dx * f; a.vy += dy * f;
-      b.vx -= dx * f; b.vy -= dy * f;
+      f = (d - rest) / d * alpha * link.strength * 0.7;
+      b.vx -= dx * f * link.bias; b.vy -= dy * f * link.bias;
+      a.vx += dx * f * (1 - link.bias); a.vy += dy * f * (1 - link.bias);
     }
     for (i = 0; i < n; i++) {
       a = nodes[i];
@@ -297,28 +322,54 @@
       a.vy += -a.y * 0.004 * alpha;
       if (a.fx !== null) { a.x = a.fx; a.y = a.fy; a.vx = a.vy = 0; continue; }
       a.vx *= 0.6; a.vy *= 0.6;
+      var speed = Math.sqrt(a.vx * a.vx + a.vy * a.vy);
+      if (speed > MAX_SPEED) { a.vx *= MAX_SPEED / speed; a.vy *= MAX_SPEED / speed; }
       a.x += a.vx; a.y += a.vy;
     }
     alpha *= 1 - ALPHA_DECAY;
   }
 
-  function frame() {
-    var budget = performance.now() + 14;
-    do { tick(); } while (alpha > ALPHA_MIN && performance.now() < budget);
-    render();
-    if (alpha > ALPHA_MIN) {
-      requestAnimationFrame(frame);
+  // Big graphs are expensive to paint (thousands of SVG paths): animate small ones, and lay big
+  // ones out off-screen in time slices, drawing them once when the layout has settled.
+  var BIG = edges.length > 1500 || nodes.length > 400;
+  var stats = { ticks: 0, frames: 0, tickMs: 0, renderMs: 0 };
+  function step() {
+    var t0 = performance.now(), budget = t0 + (BIG ? 250 : 14);
+    do { tick(); stats.ticks++; } while (alpha > ALPHA_MIN && performance.now() < budget);
+    var t1 = performance.now();
+    stats.frames++; stats.tickMs += t1 - t0;
+    var done = alpha <= ALPHA_MIN;
+    if (!BIG || done) {
+      render();
+      stats.renderMs += performance.now() - t1;
+    }
+    if (!done) {
+      schedule();
     } else {
       running = false;
       if (!userMovedView) fit();
       document.body.setAttribute("data-layout", "done");
     }
   }
+  function schedule() {
+    if (BIG) setTimeout(step, 0); else requestAnimationFrame(step);
+  }
 
   function reheat(to) {
     alpha = Math.max(alpha, to);
     document.body.setAttribute("data-layout", "running");
-    if (!running) { running = true; requestAnimationFrame(frame); }
+    if (!running) { running = true; schedule(); }
+  }
+
+  // Moving one node by hand redraws only that node and its edges.
+  var incident = {};
+  edges.forEach(function (e) {
+    (incident[e.src.id] = incident[e.src.id] || []).push(e);
+    if (e.dst !== e.src) (incident[e.dst.id] = incident[e.dst.id] || []).push(e);
+  });
+  function renderNode(n) {
+    n.g.setAttribute("transform", "translate(" + n.x + "," + n.y + ")");
+    (incident[n.id] || []).forEach(drawEdge);
   }
 
   // ------------------------------------------------------------------ view transform
@@ -394,8 +445,7 @@
       var p = toGraph(ev.clientX, ev.clientY);
       gesture.node.fx = gesture.node.x = p.x + gesture.dx;
       gesture.node.fy = gesture.node.y = p.y + gesture.dy;
-      reheat(0.12);
-      render();
+      if (BIG) renderNode(gesture.node); else { reheat(0.12); render(); }
     } else {
       view.x = gesture.vx + dx; view.y = gesture.vy + dy;
       applyView();
@@ -578,12 +628,17 @@
   applyView();
   render();
   document.body.setAttribute("data-layout", "running");
+  if (BIG) {
+    // Labels on thousands of edges are unreadable and slow to paint: start with them off.
+    document.getElementById("show-labels").checked = false;
+    document.body.classList.add("no-labels");
+  }
   running = true;
-  requestAnimationFrame(frame);
+  schedule();
 
   // For scripting and debugging from the browser console.
   window.graphView = {
-    nodes: nodes, edges: edges, fit: fit,
+    nodes: nodes, edges: edges, fit: fit, stats: stats, alpha: function () { return alpha; },
     select: function (id) { if (byId[id]) selectNode(byId[id]); else if (edgeById[id]) selectEdge(edgeById[id]); }
   };
 })();

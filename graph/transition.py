@@ -87,12 +87,11 @@ def build_transition_graph(tset: TemplateSet, *, title: str = "") -> nx.MultiDiG
     for template in tset.templates.values():
         g.add_node(template.id, **_template_node_attrs(template, tset))
 
-    for (a, b), n in sorted(Counter(_consecutive_pairs(runs)).items()):
-        g.add_edge(a, b, key=OBSERVED, kind=OBSERVED, count=n, label=f"{n}×")
     # Only the first run of a session starts it; a run after a gap is not a session beginning.
     starts = Counter(pieces[0][0] for pieces in runs.values() if pieces)
-    for b, n in sorted(starts.items()):
-        g.add_edge(START, b, key=OBSERVED, kind=OBSERVED, count=n, label=f"{n}×")
+    pairs = Counter(_consecutive_pairs(runs))
+    observed = [((START, b), n) for b, n in sorted(starts.items())] + sorted(pairs.items())
+    g.add_edges_from((a, b, OBSERVED, {"kind": OBSERVED, "count": n, "label": f"{n}×"}) for (a, b), n in observed)
 
     for consumer in tset.templates.values():
         for c in consumer.consumes:
