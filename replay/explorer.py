@@ -96,6 +96,8 @@ class ExploreResult:
     """Signatures the recording itself showed (not reported), with the reason."""
     minimize_runs: int = 0
     recording: str = ""
+    search_seconds: float = 0.0
+    """Time spent in the search phase alone (without install, confirmation, minimisation, restore)."""
 
     @property
     def interrupted(self) -> bool:
@@ -294,6 +296,7 @@ class Explorer:
         self.minimize_runs = 0
         self.confirmed_steps = 0
         self.confirm_mismatches = 0
+        self.search_seconds = 0.0
         self._started = time.monotonic()
 
     # ---------------------------------------------------------------- steps
@@ -719,7 +722,9 @@ def explore(
             ex.warnings.add("adapter", str(note))
         if confirm:
             ex.confirm_recorded(_recorded_exchanges(tset))
+        search_start = time.monotonic()
         stopped = ex.search(strategy, limits, observed_pairs(tset))
+        ex.search_seconds = time.monotonic() - search_start
         if shrink:
             ex._emit("minimising")
             for finding in ex.book.ordered():
@@ -763,4 +768,5 @@ def explore(
         suppressed=dict(ex.suppressed),
         minimize_runs=ex.minimize_runs,
         recording=tset.source,
+        search_seconds=ex.search_seconds,
     )
