@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import os
 import platform
 import random
 import sys
@@ -105,7 +106,14 @@ def _stream_peak(g, depth: int, n: int) -> int:
 
 
 def main() -> None:
-    results: dict = {"python": sys.version.split()[0], "machine": platform.machine(), "measured": time.strftime("%Y-%m-%d")}
+    results: dict = {
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        # The machine is shared: a high load average means the timings below are pessimistic.
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+        "measured": time.strftime("%Y-%m-%d"),
+    }
 
     # 1. Building the graph: 1,000 templates, 100k exchanges.
     big = api_template_set(1000, 100_000)
