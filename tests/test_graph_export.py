@@ -10,30 +10,16 @@ import networkx as nx
 import pydot
 import pytest
 
-from support.fixtures_graph import SECRET_TOKEN, make_template, make_tset, shop_tset
+from support.fixtures_graph import SECRET_TOKEN, TRICKY, make_template, make_tset, shop_tset, state_graph
 from venom_replay.graph.export import export_graph, format_for
 from venom_replay.graph.transition import build_transition_graph
 from venom_replay.proxy.errors import VenomError
 
-TRICKY = 'GET /a"b\\c {x} <b>&amp; | #1 </script><script>alert(1)</script>\nsecond line'
 
 
 @pytest.fixture
 def shop_graph():
     return build_transition_graph(shop_tset())
-
-
-def state_graph():
-    """The shape the explorer will export: states as nodes, actions as edges, a finding on one."""
-    g = nx.MultiDiGraph(title="explored states")
-    g.add_node("s0", label="initial", kind="initial", details={"rows": {"orders": 0}})
-    g.add_node("s1", label="order 17 open", kind="state", details={"rows": {"orders": 1}, "bound": ["order_id=17"]})
-    g.add_node("s2", label=TRICKY, kind="state")
-    g.add_edge("s0", "s1", key=0, kind="action", label="POST /orders → 201", count=1)
-    g.add_edge("s1", "s2", key=0, kind="action", label="POST /orders/{id}/refund → 200", count=2)
-    g.add_edge("s2", "s2", key=0, kind="finding", label="double refund", count=1,
-               details={"checker": "idempotent", "status": 200})
-    return g
 
 
 def edge_set(g):

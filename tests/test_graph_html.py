@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from support.fixtures_graph import SECRET_TOKEN, shop_tset
-from test_graph_export import TRICKY, state_graph
+from support.fixtures_graph import SECRET_TOKEN, TRICKY, shop_tset, state_graph
 from venom_replay.graph.export import export_graph
 from venom_replay.graph.transition import build_transition_graph
 

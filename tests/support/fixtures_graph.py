@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import pytest
 
 from venom_replay.proxy.recording import Request, Response
@@ -138,6 +139,23 @@ def random_tset(seed: int, n_templates: int = 5, n_sessions: int = 4, max_len: i
         templates.append(make_template(tid, rng.choice(["GET", "POST", "DELETE"]), f"/{tid}", consumes=consumes))
     sessions = {f"s{i}": [rng.choice(ids + ["gone"]) for _ in range(rng.randint(1, max_len))] for i in range(n_sessions)}
     return make_tset(templates, sessions)
+
+
+# A label with everything that needs escaping somewhere: DOT, Mermaid, HTML, JSON in <script>.
+TRICKY = 'GET /a"b\\c {x} <b>&amp; | #1 </script><script>alert(1)</script>\nsecond line'
+
+
+def state_graph():
+    """The shape the explorer will export: states as nodes, actions as edges, a finding on one."""
+    g = nx.MultiDiGraph(title="explored states")
+    g.add_node("s0", label="initial", kind="initial", details={"rows": {"orders": 0}})
+    g.add_node("s1", label="order 17 open", kind="state", details={"rows": {"orders": 1}, "bound": ["order_id=17"]})
+    g.add_node("s2", label=TRICKY, kind="state")
+    g.add_edge("s0", "s1", key=0, kind="action", label="POST /orders → 201", count=1)
+    g.add_edge("s1", "s2", key=0, kind="action", label="POST /orders/{id}/refund → 200", count=2)
+    g.add_edge("s2", "s2", key=0, kind="finding", label="double refund", count=1,
+               details={"checker": "idempotent", "status": 200})
+    return g
 
 
 # ------------------------------------------------------------------ headless Chromium
