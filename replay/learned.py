@@ -59,15 +59,15 @@ def learn_invariants(
     rec = load_recording(recording, tset)
     paths = recorded_paths(tset, rec)
     samples = template_samples(paths)
-    enum_union = cross_template_strings([s.bodies for s in samples.values()])
+    tables = {tid: object_tables(sample.bodies) for tid, sample in samples.items()}
+    enum_union = cross_template_strings(tables.values())
     client_strings = sent_strings([r for s in samples.values() for r in s.requests])
     client_strings.update(v for ex in rec.exchanges for _, v in ex.request.query)
 
     found: list[LearnedInvariant] = []
     for tid, sample in samples.items():
-        tables = object_tables(sample.bodies)
-        found += learn_domains(tid, tables, cfg, enum_union=enum_union, client_strings=client_strings)
-        found += learn_numeric_relations(tid, tables, cfg)
+        found += learn_domains(tid, tables[tid], cfg, enum_union=enum_union, client_strings=client_strings)
+        found += learn_numeric_relations(tid, tables[tid], cfg)
         found += learn_echoes(tid, sample, cfg)
     found += learn_collections(tset, paths, cfg)
     found += learn_status(tset, paths, cfg)

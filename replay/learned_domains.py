@@ -71,14 +71,14 @@ def learn_domains(
 
 
 class _FieldContext:
-    __slots__ = ("template", "pattern", "key", "path", "present", "absent", "distinct", "objects")
+    __slots__ = ("template", "pattern", "key", "path", "present", "absent", "distinct", "rows")
 
     def __init__(self, template: str, pattern: str, key: str, path: str, rows: list[dict[str, Any]]):
         self.template, self.pattern, self.key, self.path = template, pattern, key, path
         self.present = [row[key] for row in rows if key in row]
         self.absent = len(rows) - len(self.present)
         self.distinct = len({freeze(v) for v in self.present})
-        self.objects = [(_identity(row), row) for row in rows]
+        self.rows = rows
 
     def make(self, kind: str, expr: str, support: int, distinct: int, confidence: float, examples: list[Any], **params: Any) -> LearnedInvariant:
         return LearnedInvariant(
@@ -102,8 +102,13 @@ def _identity(row: dict[str, Any]) -> str:
     return freeze(row)
 
 
-def _examples(values: list[Any]) -> list[Any]:
-    return list({freeze(v): v for v in values}.values())[:5]
+def _examples(values: list[Any], limit: int = 5) -> list[Any]:
+    seen: dict[Any, Any] = {}
+    for v in values:
+        seen.setdefault(freeze(v), v)
+        if len(seen) >= limit:
+            break
+    return list(seen.values())
 
 
 def _type_rule(f: _FieldContext, cfg: LearnConfig) -> LearnedInvariant | None:
@@ -144,7 +149,7 @@ def _range_rule(f: _FieldContext, cfg: LearnConfig) -> LearnedInvariant | None:
     # amount's extremes are not. Lists repeat the same object, so count objects, not observations.
     if is_id_key(f.key) or len(f.present) < cfg.range_min_support or not all(is_number(v) for v in f.present):
         return None
-    per_object = {identity: row[f.key] for identity, row in f.objects if is_number(row.get(f.key))}
+    per_object = {_identity(row): row[f.key] for row in f.rows if is_number(row.get(f.key))}
     counts = Counter(per_object.values())
     if len(per_object) < cfg.range_min_support // 2 or len(counts) < cfg.min_distinct:
         return None

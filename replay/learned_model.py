@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,6 +100,8 @@ def is_number(value: Any) -> bool:
 
 def freeze(value: Any) -> Any:
     """A hashable stand-in for a JSON value, so values can be counted and compared as set members."""
+    if value is None or isinstance(value, (str, int, float)):
+        return (type(value).__name__, value)  # fast path; keeps True and 1 apart
     try:
         return json.dumps(value, sort_keys=True, default=repr)
     except (TypeError, ValueError):
@@ -285,12 +287,12 @@ def object_tables(bodies: list[Any]) -> dict[str, list[dict[str, Any]]]:
     return tables
 
 
-def cross_template_strings(samples_bodies: list[list[Any]]) -> dict[str, set[str]]:
+def cross_template_strings(tables: Iterable[Mapping[str, list[dict[str, Any]]]]) -> dict[str, set[str]]:
     """String values seen under each key name anywhere in the responses (enumerations' union)."""
     seen: dict[str, set[str]] = {}
-    for bodies in samples_bodies:
-        for body in bodies:
-            for _, obj in iter_objects(body):
+    for table in tables:
+        for rows in table.values():
+            for obj in rows:
                 for key, value in obj.items():
                     if isinstance(value, str):
                         seen.setdefault(str(key), set()).add(value)

@@ -96,13 +96,12 @@ def _step(tset: TemplateSet, template_id: str, ex: Exchange | None) -> StepResul
 
 def response_body(step: StepResult) -> Any:
     """The JSON body of a successful response, or None (error bodies say nothing about normal data)."""
+    from .learned_paths import body_of
+
     resp = step.response
     if resp is None or not 200 <= resp.status < 300:
         return None
-    try:
-        return resp.json()
-    except Exception:
-        return None
+    return body_of(step)
 
 
 def strip_volatile(body: Any, volatile: set[str], path: str = "$") -> Any:

@@ -30,13 +30,26 @@ def rejected(step: StepResult) -> bool:
     return step.response is not None and 400 <= step.response.status < 500
 
 
+_PARSED: dict[int, tuple[object, Any]] = {}
+_PARSED_MAX = 1024
+
+
 def body_of(step: StepResult) -> Any:
-    if step.response is None:
+    """The step's JSON body, parsed once: path checks read the same earlier responses at every step."""
+    resp = step.response
+    if resp is None:
         return None
+    hit = _PARSED.get(id(resp))
+    if hit is not None and hit[0] is resp:  # the response is kept in the entry, so its id is not reused
+        return hit[1]
     try:
-        return step.response.json()
+        value = resp.json()
     except Exception:
-        return None
+        value = None
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.pop(next(iter(_PARSED)))
+    _PARSED[id(resp)] = (resp, value)
+    return value
 
 
 def _created_values(step: StepResult) -> set[str]:

@@ -30,16 +30,20 @@ from .learned_model import (
 )
 from .learned_observe import LearnConfig, TemplateSamples
 
-Row = dict[str, float]
+Rows = Counter  # value tuple (None where absent) -> how many objects showed it
 
 
-def _numeric_rows(rows: list[dict[str, Any]], cfg: LearnConfig) -> tuple[list[Row], list[str]]:
+def _numeric_rows(rows: list[dict[str, Any]], cfg: LearnConfig) -> tuple[Rows, list[str]]:
+    """The objects projected on their numeric, non-id fields, identical projections counted once
+    with their multiplicity (a list repeats the same objects in every response)."""
     counts: Counter[str] = Counter()
     for row in rows:
-        counts.update(str(k) for k, v in row.items() if is_number(v) and not is_id_key(str(k)))
+        counts.update(k for k, v in row.items() if is_number(v) and not is_id_key(k))
     keys = [k for k, n in counts.most_common(cfg.max_relation_fields) if n >= cfg.min_support]
-    numeric = [{k: row[k] for k in keys if k in row and is_number(row[k])} for row in rows]
-    return numeric, keys
+    projected: Rows = Counter()
+    for row in rows:
+        projected[tuple(v if is_number(v := row.get(k)) else None for k in keys)] += 1
+    return projected, keys
 
 
 def _le_chance(pairs: list[tuple[float, float]]) -> float:
@@ -60,46 +64,57 @@ def learn_numeric_relations(
 ) -> list[LearnedInvariant]:
     out: list[LearnedInvariant] = []
     for pattern, rows in tables.items():
-        numeric, keys = _numeric_rows(rows, cfg)
+        projected, keys = _numeric_rows(rows, cfg)
         if len(keys) < 2:
             continue
+        col = {k: i for i, k in enumerate(keys)}
         equal_pairs: set[frozenset[str]] = set()
         for a, b in combinations(keys, 2):
-            inv = _eq(template_id, pattern, numeric, a, b, cfg)
+            inv = _eq(template_id, pattern, _tuples(projected, col, (a, b)), a, b, cfg)
             if inv is not None:
                 out.append(inv)
                 equal_pairs.add(frozenset((a, b)))
         for a, b in permutations(keys, 2):
             if frozenset((a, b)) not in equal_pairs:
-                inv = _le(template_id, pattern, numeric, a, b, cfg)
+                inv = _le(template_id, pattern, _tuples(projected, col, (a, b)), a, b, cfg)
                 if inv is not None:
                     out.append(inv)
         if len(keys) >= 3:
             for total in keys:
                 for b, c in combinations([k for k in keys if k != total], 2):
-                    inv = _sum(template_id, pattern, numeric, total, b, c, cfg)
+                    inv = _sum(template_id, pattern, _tuples(projected, col, (total, b, c)), total, b, c, cfg)
                     if inv is not None:
                         out.append(inv)
     return out
 
 
-def _tuples(rows: list[Row], keys: tuple[str, ...]) -> list[tuple[float, ...]]:
-    return [tuple(row[k] for k in keys) for row in rows if all(k in row for k in keys)]
+Observed = Counter  # value tuple of the fields in a relation -> multiplicity
 
 
-def _varied(values: list[tuple[float, ...]], cfg: LearnConfig) -> bool:
-    if len(values) < cfg.min_support or len(set(values)) < cfg.min_distinct:
+def _tuples(projected: Rows, col: Mapping[str, int], keys: tuple[str, ...]) -> Observed:
+    out: Observed = Counter()
+    idx = [col[k] for k in keys]
+    for row, n in projected.items():
+        values = tuple(row[i] for i in idx)
+        if None not in values:
+            out[values] += n
+    return out
+
+
+def _varied(values: Observed, cfg: LearnConfig) -> bool:
+    if sum(values.values()) < cfg.min_support or len(values) < cfg.min_distinct:
         return False
-    return all(len({v[i] for v in values}) >= 2 for i in range(len(values[0])))
+    width = len(next(iter(values)))
+    return all(len({v[i] for v in values}) >= 2 for i in range(width))
 
 
-def _relation(template_id: str, pattern: str, kind: str, expr: str, fields: list[str], values: list[tuple[float, ...]], confidence: float) -> LearnedInvariant:
-    distinct = list(dict.fromkeys(values))
+def _relation(template_id: str, pattern: str, kind: str, expr: str, fields: list[str], values: Observed, confidence: float) -> LearnedInvariant:
+    distinct = list(values)
     return LearnedInvariant(
         template=template_id,
         expr=expr,
         kind=kind,
-        support=len(values),
+        support=sum(values.values()),
         distinct=len(distinct),
         confidence=confidence,
         examples=[dict(zip(fields, v)) for v in distinct[:5]],
@@ -107,11 +122,10 @@ def _relation(template_id: str, pattern: str, kind: str, expr: str, fields: list
     )
 
 
-def _eq(template_id: str, pattern: str, rows: list[Row], a: str, b: str, cfg: LearnConfig) -> LearnedInvariant | None:
-    values = _tuples(rows, (a, b))
+def _eq(template_id: str, pattern: str, values: Observed, a: str, b: str, cfg: LearnConfig) -> LearnedInvariant | None:
     if not _varied(values, cfg) or not all(same_value(x, y) for x, y in values):
         return None
-    distinct = len(set(values))
+    distinct = len(values)
     confidence = 1 - distinct ** -distinct  # chance that k distinct values all pair up equal at random
     if confidence < cfg.min_confidence:
         return None
@@ -119,23 +133,20 @@ def _eq(template_id: str, pattern: str, rows: list[Row], a: str, b: str, cfg: Le
     return _relation(template_id, pattern, "eq", f"{pa} == {pb}", [a, b], values, confidence)
 
 
-def _le(template_id: str, pattern: str, rows: list[Row], a: str, b: str, cfg: LearnConfig) -> LearnedInvariant | None:
-    values = _tuples(rows, (a, b))
+def _le(template_id: str, pattern: str, values: Observed, a: str, b: str, cfg: LearnConfig) -> LearnedInvariant | None:
     if not _varied(values, cfg) or not all(x <= y or math.isclose(x, y) for x, y in values):
         return None
-    distinct = list(set(values))
-    confidence = 1 - _le_chance(distinct)  # type: ignore[arg-type]
+    confidence = 1 - _le_chance(list(values))  # type: ignore[arg-type]
     if confidence < cfg.min_confidence:
         return None
     pa, pb = child_path(pattern, a), child_path(pattern, b)
     return _relation(template_id, pattern, "le", f"{pa} <= {pb}", [a, b], values, confidence)
 
 
-def _sum(template_id: str, pattern: str, rows: list[Row], total: str, b: str, c: str, cfg: LearnConfig) -> LearnedInvariant | None:
-    values = _tuples(rows, (total, b, c))
+def _sum(template_id: str, pattern: str, values: Observed, total: str, b: str, c: str, cfg: LearnConfig) -> LearnedInvariant | None:
     if not _varied(values, cfg) or not all(same_value(t, x + y) for t, x, y in values):
         return None
-    distinct = len(set(values))
+    distinct = len(values)
     confidence = 1 - distinct ** -distinct  # a sum holding by chance is rarer still than an equality
     if confidence < cfg.min_confidence:
         return None
