@@ -130,5 +130,23 @@ def origin_profile(path: Sequence[StepResult]) -> Profile:
         for _, value in keys_of(step):
             origins.append(next((j for j, values in enumerate(handed_out) if value in values), None))
         profile.append((step.template.id, tuple(origins)))
-        handed_out.append(_created_values(step) if succeeded(step) else set())
+        handed_out.append(_ids_handed_out(step) if succeeded(step) else set())
     return tuple(profile)
+
+
+def _ids_handed_out(step: StepResult) -> set[str]:
+    """The ids a response gives to later calls: its own ``id``, its Location, and the top-level
+    values its template produces for consumers (not every small number in the body: a
+    ``product_id`` of 1 does not make order 1 this step's doing)."""
+    from .learned_model import leaf_value
+
+    values: set[str] = set()
+    body = body_of(step)
+    sources = [p.source for p in step.template.produces if p.source.startswith("body:$.") and "[" not in p.source]
+    for found, value in [leaf_value(body, src[len("body:"):]) for src in sources] + [leaf_value(body, "$.id")]:
+        if found and isinstance(value, (str, int)) and not isinstance(value, bool):
+            values.add(str(value))
+    location = step.response.header("Location") if step.response is not None else None
+    if location:
+        values.add(location.rstrip("/").rsplit("/", 1)[-1])
+    return values
