@@ -160,7 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("url", help="base URL of the shop, or of the recording proxy in front of it")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    summary = run_traffic(args.url, rounds=args.rounds)
+    try:
+        summary = run_traffic(args.url, rounds=args.rounds)
+    except (TrafficError, requests.RequestException) as exc:
+        parser.exit(2, f"error: {exc}\n")
     print(f"{summary.requests} requests in {len(summary.sessions)} sessions over {len(summary.endpoints)} endpoints")
 
 
