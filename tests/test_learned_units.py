@@ -403,3 +403,19 @@ def test_replay_that_touches_other_objects_does_not_drop(tmp_path):
     ]
     assert run_path(checker, faithful, tset, recorded=True) == []
     assert [d.invariant.kind for d in checker.dropped] == ["deleted-unlisted"]
+
+
+def test_secret_fields_are_masked_and_never_enumerated():
+    t = Traffic("POST /sessions")
+    for n in range(8):
+        token = ["t0k3n-aaaaaaaaaaaaaaaa", "t0k3n-bbbbbbbbbbbbbbbb"][n % 2]  # few values: would look like an enum
+        t.call("s", "POST /sessions", 201, {"id": n, "api_token": token, "role": "member"})
+    invs = t.learn()
+    assert not any(e.startswith("$.api_token in") for e in exprs(invs))
+    typed = next(i for i in invs if i.expr == "$.api_token is string")
+    assert all("t0k3n" not in str(v) for v in typed.to_dict()["examples"])
+    assert any("t0k3n" in str(v) for v in typed.to_dict(redact=False)["examples"])
+    tset, _ = t.build()
+    found = run_path(LearnedChecker(invs, {}), [t.step("POST /sessions", 201, {"id": 9, "api_token": 12345, "role": "member"})], tset)
+    broken = next(v for v in found if v.details["invariant"] == "$.api_token is string")
+    assert "12345" not in broken.message and "12345" not in json.dumps(broken.details)
