@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Hashable
 
@@ -28,6 +29,9 @@ Candidate = tuple[Hashable, str, str]
 """(producer template key, response source, transform)."""
 
 MAX_TRACKED = 8
+"""Distinct values kept per candidate: enough to tell a repeated flow from a coincidence."""
+MAX_SESSIONS = 64
+"""Distinct sessions kept per candidate (the score saturates long before)."""
 _LOGIN = re.compile(r"(login|log-in|signin|sign-in|auth|token|session|oauth)", re.IGNORECASE)
 
 
@@ -47,7 +51,7 @@ class CandStats:
         self.nontrivial += other.nontrivial
         self.dist_sum += other.dist_sum
         self.only_bools = self.only_bools and other.only_bools
-        _add_capped(self.sessions, other.sessions, 64)
+        _add_capped(self.sessions, other.sessions, MAX_SESSIONS)
         _add_capped(self.values, other.values, MAX_TRACKED)
 
 
@@ -62,8 +66,13 @@ Evidence = dict[Candidate, CandStats]
 
 
 def record_instance(evidence: Evidence, candidates: dict[Candidate, int], pos: int, session: str, key: str, trivial: bool) -> None:
-    """One request instance whose value matched ``candidates`` (candidate -> producer position)."""
+    """One request instance whose value matched ``candidates`` (candidate -> producer position).
+
+    Constant work per candidate: counters, plus sessions and values kept only up to a cap
+    (``MAX_SESSIONS``, ``MAX_TRACKED``), so evidence stays small however long the recording is.
+    """
     nearest = max(candidates.values())
+    only_bools = key.startswith("\x00")
     for cand, ppos in candidates.items():
         st = evidence.get(cand)
         if st is None:
@@ -74,12 +83,14 @@ def record_instance(evidence: Evidence, candidates: dict[Candidate, int], pos: i
             st.nearest += 1
         if not trivial:
             st.nontrivial += 1
-        if not key.startswith("\x00"):
+        if not only_bools:
             st.only_bools = False
-        if len(st.sessions) < 64:
-            st.sessions.add(session)
-        if len(st.values) < MAX_TRACKED:
-            st.values.add(key)
+        sessions = st.sessions
+        if len(sessions) < MAX_SESSIONS:
+            sessions.add(session)
+        values = st.values
+        if len(values) < MAX_TRACKED:
+            values.add(key)
 
 
 def merge_evidence(into: Evidence, other: Evidence, remap: Callable[[Hashable], Hashable]) -> None:
@@ -100,11 +111,13 @@ def _ident(text: str) -> str:
     return text or "value"
 
 
+@lru_cache(maxsize=8192)
 def resource_name(path_pattern: str) -> str:
     literals = [s for s in path_pattern.split("/") if s and not s.startswith("{")]
     return _ident(singular(literals[-1])) if literals else "root"
 
 
+@lru_cache(maxsize=8192)
 def production_var(path_pattern: str, source: str) -> str:
     """A readable name for what a source holds: ``POST /orders`` ``body:$.id`` -> ``order_id``."""
     kind, _, where = source.partition(":")
@@ -133,6 +146,7 @@ def production_var(path_pattern: str, source: str) -> str:
     return _ident(source)
 
 
+@lru_cache(maxsize=8192)
 def location_name(location: str) -> str:
     kind, _, where = location.partition(":")
     if kind == "body":
@@ -196,14 +210,18 @@ def choose(
         if forbidden(producer, source):
             continue
         consistency = st.support / max(present, 1)
-        agree = names_agree(location, producer_path(producer), source, transform)
+        # Cheap tests first: ``names_agree`` parses names and is needed only for candidates that count.
         if st.nontrivial:
             ok = consistency >= 0.25 or st.nontrivial >= 3
         else:
             repeated = st.support >= 3 and consistency >= 0.9 and len(st.values) >= 2
-            ok = repeated or (not st.only_bools and agree and consistency >= 0.6 and st.nearest * 2 >= st.support)
+            ok = repeated or (
+                not st.only_bools and consistency >= 0.6 and st.nearest * 2 >= st.support
+                and names_agree(location, producer_path(producer), source, transform)
+            )
         if not ok:
             continue
+        agree = names_agree(location, producer_path(producer), source, transform)
         login = bool(_LOGIN.search(producer_path(producer)))
         rank = (
             round(consistency, 2),

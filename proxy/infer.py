@@ -5,10 +5,12 @@ grows with the number of templates and sessions, not with the traffic):
 
 1. Paths only: a first path pattern per origin (identifier-looking segments that vary).
 2. One pass over the exchanges. Per session, an index of the values earlier responses produced
-   (``value -> {(template, source, transform): position}``); each request value is looked up there and
-   the matches are kept as evidence. A value the client itself sent before the server returned it is
-   an echo, not a production, and is never indexed. Request fields, response noise and body shapes
-   are folded into the same accumulators.
+   (``value -> {(template, source, transform): latest position}``); each request value is one hash
+   lookup there, and the matches are kept as evidence (counters and capped samples, bindings.py).
+   A value the client itself sent before the server returned it is an echo, not a production, and is
+   never indexed. Request fields, response noise and body shapes are folded into the same
+   accumulators. The work per exchange is bounded (``MAX_PRODUCERS_PER_VALUE``), so the pass is
+   linear in the traffic; a session's index is dropped after its last exchange.
 3. Segments that were produced by earlier responses (a slug, an id seen once) become parameters too;
    the first patterns are refined and their accumulators merged.
 4. Evidence is weighed per request location (bindings.py); the rest of each template (constants,
@@ -18,6 +20,7 @@ grows with the number of templates and sessions, not with the traffic):
 from __future__ import annotations
 
 import gc
+from functools import lru_cache
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +33,24 @@ from .path_patterns import PARAM, Pattern, infer_patterns, param_index_names, re
 from .recording import Exchange, Recording, Request, Response, read_recording
 from .response_shape import ShapeNode, node_schema
 from .template_model import ActionTemplate, Consumption, Effect, Production, RequestField, Step, TemplateSet
-from .values import is_trivial_key, request_values, response_values, url_segments, value_key
+from .values import MAX_VALUE_LEN, BodyLeaves, is_trivial_key, request_values, response_values, url_segments, value_key
 from .volatility import SAMPLE_PER_TEMPLATE, VolatilityAcc, as_volatile_entry, repeat_differences, volatile_sources
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_EXAMPLES = 5
 MAX_SCHEMA_BODIES = 200
 MAX_FIELD_KEYS = 16
+MAX_PRODUCERS_PER_VALUE = 32
+"""Distinct ``(template, source, transform)`` producers remembered per value and session.
+
+A value is looked up in one hash probe, and every producer remembered for it becomes a candidate of
+the request instance, so this bounds the work per request value. Responses with id-keyed maps
+(``{"carts": {"1017": {"active": true}}}``) name a new source in every response and would otherwise
+make each lookup of ``true`` walk over every earlier one: quadratic in the session's length.
+Guarantee: while no value of a session has more producers than this (real traffic rarely has more
+than a handful; ids have one or two), inference is exactly as without the bound; beyond it the
+producers that made the value longest ago are forgotten first, and the nearest ones are kept.
+"""
 
 Origin = tuple[str, str, int]
 
@@ -150,16 +164,21 @@ def infer_templates(recording: Recording | str | Path, config: InferenceConfig |
             gc.enable()
 
 
-def _lookups(value: Any, key: str) -> list[tuple[str, str]]:
-    """Keys to look a request value up by, with the transform each implies (``Bearer x`` -> x)."""
-    out = [(key, "identity")]
-    if isinstance(value, str) and " " in value:
-        scheme, _, rest = value.partition(" ")
-        if scheme.isalpha() and rest and " " not in rest:
-            rkey = value_key(rest)
-            if rkey is not None:
-                out.append((rkey, "bearer" if scheme.lower() == "bearer" else f"format:{scheme} {{}}"))
-    return out
+def _replace_oldest(entries: dict[Candidate, int], cand: Candidate, pos: int) -> None:
+    """A value already has ``MAX_PRODUCERS_PER_VALUE`` producers in this session: the one that
+    produced it longest ago makes room (the nearest producers are the ones the evidence weighs)."""
+    del entries[min(entries, key=entries.__getitem__)]
+    entries[cand] = pos
+
+
+_SEG_LOCS: list[str] = []
+
+
+def _seg_locs(n: int) -> list[str]:
+    """``["seg:0", ... "seg:<n-1>"]``, built once: every exchange names its path segments so."""
+    while len(_SEG_LOCS) < n:
+        _SEG_LOCS.append(f"seg:{len(_SEG_LOCS)}")
+    return _SEG_LOCS[:n]
 
 
 def _norm(name: str) -> str:
@@ -170,7 +189,17 @@ def _request_name(loc: str, segs: tuple[str, ...]) -> str:
     """The name a request value was sent under; a path segment is named after the one before it."""
     if loc.startswith("seg:"):
         i = int(loc[4:])
-        return _norm(f"{singular(segs[i - 1])}_id") if i else "id"
+        return _segment_name(segs[i - 1]) if i else "id"
+    return _location_norm_name(loc)
+
+
+@lru_cache(maxsize=4096)
+def _segment_name(previous: str) -> str:
+    return _norm(f"{singular(previous)}_id")
+
+
+@lru_cache(maxsize=4096)
+def _location_norm_name(loc: str) -> str:
     return _norm(location_name(loc))
 
 
@@ -184,6 +213,8 @@ class _Inference:
         self.steps: list[tuple[str, int, int]] = []  # (session, seq, pre-template)
         self.writes = 0
         self._names_cache: dict[tuple[int, str], set[str]] = {}
+        self._request_bodies = BodyLeaves(generalize=False)
+        self._response_bodies = BodyLeaves(generalize=True)
 
     # -------------------------------------------------------- pass 0: which exchanges, first patterns
 
@@ -192,11 +223,11 @@ class _Inference:
         paths: dict[Origin, set[tuple[str, ...]]] = {}
         for ex in sorted(self.rec.exchanges, key=lambda e: e.seq):
             req = ex.request
-            if ex.response is None or ex.error or self.cfg.host_ignored(req.host, req.port):
+            if ex.response is None or ex.error or (self.cfg.ignore_hosts and self.cfg.host_ignored(req.host, req.port)):
                 self.ignored += 1
                 continue
             segs = split_path(req.path)
-            if self.cfg.endpoint_ignored(req.method.upper(), "/" + "/".join(segs)):
+            if self.cfg.ignore and self.cfg.endpoint_ignored(req.method.upper(), "/" + "/".join(segs)):
                 self.ignored += 1
                 continue
             origin = (req.scheme, req.host, req.port)
@@ -204,12 +235,17 @@ class _Inference:
             paths.setdefault(origin, set()).add(segs)
         pre = {origin: infer_patterns(ps) for origin, ps in paths.items()}
 
+        # A session's value index is dropped after its last exchange: memory then follows the
+        # sessions open at once, not the length of the recording.
+        last_of = {ex.session: i for i, (ex, _, _) in enumerate(usable)}
         sessions: dict[str, SessionState] = {}
-        for ex, origin, segs in usable:
+        for i, (ex, origin, segs) in enumerate(usable):
             pattern = pre[origin][segs]
             method = ex.request.method.upper()
             if self.cfg.ignore and self.cfg.endpoint_ignored(method, render_pattern(pattern)):
                 self.ignored += 1
+                if last_of[ex.session] == i:
+                    sessions.pop(ex.session, None)
                 continue
             key = (origin, method, pattern)
             t = self.acc_index.get(key)
@@ -221,6 +257,8 @@ class _Inference:
                 st = sessions[ex.session] = SessionState()
             self._observe(ex, segs, t, st)
             self.steps.append((ex.session, ex.seq, t))
+            if last_of[ex.session] == i:
+                del sessions[ex.session]
         del sessions
         return self._finish(paths, pre)
 
@@ -237,49 +275,61 @@ class _Inference:
         pos = st.pos
         st.pos += 1
 
-        # Request: every value, and where earlier responses produced it.
-        values: list[tuple[str, Any]] = [(f"seg:{i}", s) for i, s in enumerate(segs)]
-        values.extend(request_values(req))
+        # Request: every value, and where earlier responses produced it. Each lookup is one hash
+        # probe into the session's value index (latest producing position per candidate), so the
+        # cost per value does not grow with the length of the session or the recording.
+        n_segs = len(segs)
+        values: list[tuple[str, Any]] = list(zip(_seg_locs(n_segs), segs))
+        values.extend(request_values(req, self._request_bodies, t))
         sent_now: list[str] = []
         trivial_now: list[tuple[str, str]] = []
         pattern = acc.pattern
-        for loc, value in values:
-            key = value_key(value)
-            facc = acc.fields.get(loc)
+        fields = acc.fields
+        index = st.index
+        for i, (loc, value) in enumerate(values):
+            key = (value if value and len(value) <= MAX_VALUE_LEN else None) if type(value) is str else value_key(value)
+            facc = fields.get(loc)
             if facc is None:
-                facc = acc.fields[loc] = FieldAcc()
+                facc = fields[loc] = FieldAcc()
             facc.add(value, key)
             if key is None:
                 continue
-            trivial = is_trivial_key(key)
+            # is_trivial_key, with its common answers first: only all-digit keys need the full test.
+            trivial = len(key) <= 2 or key[0] == "\x00" or (key[-1].isdigit() and is_trivial_key(key))
             if trivial:
                 trivial_now.append((key, _request_name(loc, segs)))
             else:
                 sent_now.append(key)
-            if loc.startswith("seg:"):
-                i = int(loc[4:])
-                if pattern[i] is not PARAM and segment_kind(value) == "word":
-                    continue  # route words ("orders", "refund") are not data
-            candidates: dict[Candidate, int] = {}
-            for lkey, transform in _lookups(value, key):
-                if transform != "identity":
-                    sent_now.append(lkey)
-                entries = st.index.get(lkey)
-                if not entries:
-                    continue
-                for (producer, source, ptransform), ppos in entries.items():
-                    if ptransform != "identity" and transform != "identity":
-                        continue  # two transforms in a row cannot be expressed
-                    cand = (producer, source, transform if ptransform == "identity" else ptransform)
-                    if candidates.get(cand, -1) < ppos:
-                        candidates[cand] = ppos
+            if i < n_segs and pattern[i] is not PARAM and segment_kind(value) == "word":
+                continue  # route words ("orders", "refund") are not data
+            # Identity: every indexed producer of this very value is a candidate as indexed (the
+            # index entry itself serves as the candidate map unless a transform adds to it).
+            candidates: dict[Candidate, int] | None = index.get(key)
+            if isinstance(value, str) and " " in value:
+                # ``Bearer x`` / ``Token x``: x may have come from a response (one transform only).
+                scheme, _, rest = value.partition(" ")
+                if scheme.isalpha() and rest and " " not in rest:
+                    rkey = value_key(rest)
+                    if rkey is not None:
+                        transform = "bearer" if scheme.lower() == "bearer" else f"format:{scheme} {{}}"
+                        sent_now.append(rkey)
+                        entries = index.get(rkey)
+                        if entries:
+                            candidates = dict(candidates) if candidates else {}
+                            for (producer, source, ptransform), ppos in entries.items():
+                                if ptransform != "identity":
+                                    continue  # two transforms in a row cannot be expressed
+                                cand = (producer, source, transform)
+                                if candidates.get(cand, -1) < ppos:
+                                    candidates[cand] = ppos
             if candidates:
-                record_instance(acc.evidence.setdefault(loc, {}), candidates, pos, ex.session, key, trivial)
+                ev = acc.evidence.get(loc)
+                if ev is None:
+                    ev = acc.evidence[loc] = {}
+                record_instance(ev, candidates, pos, ex.session, key, trivial)
         st.sent.update(sent_now)
         for key, name in trivial_now:
             st.sent_trivial.setdefault(key, set()).add(name)
-        request_keys = set(sent_now)
-        request_keys.update(k for k, _ in trivial_now)
 
         if len(acc.examples_any) < MAX_EXAMPLES or (resp.status < 400 and len(acc.examples_ok) < MAX_EXAMPLES):
             sig = hash((req.path, tuple(req.query), bytes(req.body)))
@@ -291,7 +341,7 @@ class _Inference:
                     acc.examples_ok.append(req)
 
         # Response: index what it produced, fold its shape and noise evidence.
-        data = resp.json()
+        data, leaves = self._response_bodies.get(resp, t)
         if resp.status == 201 or resp.header("location") is not None:
             acc.created += 1
         if isinstance(data, dict) and "id" in data:
@@ -304,23 +354,27 @@ class _Inference:
                 acc.shape_bodies += 1
         elif acc.example_response is None and 200 <= resp.status < 300:
             acc.example_response = resp
-        produced = response_values(resp, data=data)
+        produced = response_values(resp, leaves=leaves)
         sample = acc.vol.sampled < SAMPLE_PER_TEMPLATE
         items: list[tuple[str, str]] = []
         sent = st.sent
         sent_trivial = st.sent_trivial
         index = st.index
         for source, value in produced:
-            key = value_key(value)
+            key = (value if value and len(value) <= MAX_VALUE_LEN else None) if type(value) is str else value_key(value)
             if key is None:
                 continue
             if sample:
                 items.append((source, key))
             if key not in sent and not (key in sent_trivial and self._echo_name(t, source) & sent_trivial[key]):
                 entries = index.get(key)
+                cand = (t, source, "identity")
                 if entries is None:
-                    entries = index[key] = {}
-                entries[(t, source, "identity")] = pos
+                    index[key] = {cand: pos}
+                elif len(entries) < MAX_PRODUCERS_PER_VALUE or cand in entries:
+                    entries[cand] = pos
+                else:
+                    _replace_oldest(entries, cand, pos)
             if isinstance(value, str) and value[:1] in ("/", "h"):
                 url_segs = url_segments(value)
                 for i, seg in enumerate(url_segs):
@@ -330,10 +384,16 @@ class _Inference:
                     if skey in sent_trivial and _request_name(f"seg:{i}", tuple(url_segs)) in sent_trivial[skey]:
                         continue  # the client asked for /docs/2 before: this 2 is no news
                     entries = index.get(skey)
+                    cand = (t, source, f"url-segment:{i}")
                     if entries is None:
-                        entries = index[skey] = {}
-                    entries[(t, source, f"url-segment:{i}")] = pos
+                        index[skey] = {cand: pos}
+                    elif len(entries) < MAX_PRODUCERS_PER_VALUE or cand in entries:
+                        entries[cand] = pos
+                    else:
+                        _replace_oldest(entries, cand, pos)
         if sample:
+            request_keys = set(sent_now)
+            request_keys.update(k for k, _ in trivial_now)
             acc.vol.add(items, request_keys)
         if req.method.upper() in READ_METHODS:
             if sample:

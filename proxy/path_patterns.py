@@ -144,6 +144,7 @@ def param_names(pattern: Pattern) -> list[str]:
     return names
 
 
+@lru_cache(maxsize=4096)
 def render_pattern(pattern: Pattern) -> str:
     """``('users', None)`` -> ``/users/{user_id}``."""
     names = iter(param_names(pattern))

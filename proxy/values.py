@@ -87,11 +87,62 @@ def parse_json_path(path: str) -> list[str | int]:
 def walk_json(value: Any, prefix: str = "$", *, generalize: bool = False) -> list[tuple[str, Any]]:
     """Every leaf as ``(json_path, scalar)``, in document order. ``generalize`` writes array indices as ``[*]``.
 
-    An explicit stack instead of recursive generators: this runs on every body of a recording.
+    Only the first ``MAX_ARRAY_ITEMS`` items of an array are walked. This runs on every body of a
+    recording: nested calls with the leaf test inlined, switching to an explicit stack below
+    ``_DEEP_NESTING`` levels so that pathological nesting cannot exhaust the interpreter's stack.
     """
     out: list[tuple[str, Any]] = []
+    kind = type(value)
+    if kind is dict:
+        _walk_dict(out.append, prefix, value, generalize, 0)
+    elif kind is list:
+        _walk_list(out.append, prefix, value, generalize, 0)
+    else:
+        out.append((prefix, value))
+    return out
+
+
+_DEEP_NESTING = 64
+
+
+def _walk_dict(emit: Any, path: str, cur: dict, generalize: bool, depth: int) -> None:
+    step = _key_step
+    for key, child in cur.items():
+        child_path = path + step(key if type(key) is str else str(key))
+        kind = type(child)
+        if kind is dict or kind is list:
+            _walk_child(emit, child_path, child, generalize, depth + 1)
+        else:
+            emit((child_path, child))
+
+
+def _walk_list(emit: Any, path: str, cur: list, generalize: bool, depth: int) -> None:
+    items = cur[:MAX_ARRAY_ITEMS] if len(cur) > MAX_ARRAY_ITEMS else cur
+    star = f"{path}[*]" if generalize else ""
+    for i, child in enumerate(items):
+        child_path = star or f"{path}[{i}]"
+        kind = type(child)
+        if kind is dict or kind is list:
+            _walk_child(emit, child_path, child, generalize, depth + 1)
+        else:
+            emit((child_path, child))
+
+
+def _walk_child(emit: Any, path: str, child: Any, generalize: bool, depth: int) -> None:
+    if depth >= _DEEP_NESTING:
+        for pair in _walk_stack(child, path, generalize):
+            emit(pair)
+    elif type(child) is dict:
+        _walk_dict(emit, path, child, generalize, depth)
+    else:
+        _walk_list(emit, path, child, generalize, depth)
+
+
+def _walk_stack(value: Any, prefix: str, generalize: bool) -> list[tuple[str, Any]]:
+    """``walk_json`` with an explicit stack, for subtrees nested too deep to walk by calls."""
+    out: list[tuple[str, Any]] = []
     stack: list[tuple[str, Any]] = [(prefix, value)]
-    pop, push, emit = stack.pop, stack.append, out.append
+    pop, emit = stack.pop, out.append
     step = _key_step
     while stack:
         path, cur = pop()
@@ -193,10 +244,75 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- whole messages
 
 
-def request_values(req: Request) -> list[tuple[str, Any]]:
+_COOKIE = "cookie"
+"""Cached instead of a location: the header holds cookies (``header:...`` locations never equal it)."""
+_MAX_HEADER_NAMES = 4096
+_REQUEST_HEADER_LOC: dict[str, str] = {}
+_RESPONSE_HEADER_SOURCE: dict[str, str] = {}
+"""Header name as sent -> its location (``""`` when skipped): a recording repeats the same few names."""
+
+
+@lru_cache(maxsize=1024)
+def _cookie_values(header: str) -> tuple[tuple[str, str], ...]:
+    """``(cookie:<name>, value)`` pairs of a Cookie header: a session sends the same one again and again."""
+    return tuple((f"cookie:{name}", val) for name, val in parse_cookie_header(header))
+
+
+def _request_header_loc(name: str) -> str:
+    lname = name.lower()
+    if lname == "cookie":
+        return _COOKIE
+    if lname in SKIP_REQUEST_HEADERS or lname.startswith(("sec-ch-", "x-forwarded-")):
+        return ""
+    return f"header:{canonical_header(name)}"
+
+
+def _response_header_source(name: str) -> str:
+    lname = name.lower()
+    if lname == "set-cookie":
+        return _COOKIE
+    if lname in SKIP_RESPONSE_HEADERS:
+        return ""
+    return f"header:{canonical_header(name)}"
+
+
+class BodyLeaves:
+    """Parsed JSON bodies and their ``body:`` leaves, remembering the last body per slot.
+
+    Traffic repeats bodies (``{"ok": true}``, an unchanged resource read again, a constant command),
+    mostly on the same endpoint: with one slot per template, a body equal to that template's previous
+    one is neither parsed nor walked again, and a different one costs a single bytes comparison.
+    Only bodies that start with ``{`` or ``[`` are remembered, because for those ``json()`` depends on
+    the bytes alone (not on Content-Type). The parsed value and the leaves are shared between hits:
+    callers must not change them.
+    """
+
+    __slots__ = ("generalize", "_last")
+
+    def __init__(self, *, generalize: bool) -> None:
+        self.generalize = generalize
+        self._last: dict[Any, tuple[bytes, tuple[Any, list[tuple[str, Any]]]]] = {}
+
+    def get(self, message: Request | Response, slot: Any = None) -> tuple[Any, list[tuple[str, Any]]]:
+        """``(json value or None, leaves)`` of a message's body."""
+        body = message.body
+        cacheable = not message.body_truncated and body[:1] in (b"{", b"[")
+        if cacheable:
+            last = self._last.get(slot)
+            if last is not None and last[0] == body:
+                return last[1]
+        data = message.json()
+        result = (data, walk_json(data, "body:$", generalize=self.generalize) if data is not None else [])
+        if cacheable:
+            self._last[slot] = (bytes(body), result)
+        return result
+
+
+def request_values(req: Request, bodies: BodyLeaves | None = None, slot: Any = None) -> list[tuple[str, Any]]:
     """Every application value in a request except path segments (the caller maps those to params).
 
     Repeated query or form names keep their first value: a template binds one value per location.
+    ``bodies`` (``generalize=False``) remembers the last JSON body seen in ``slot``.
     """
     out: list[tuple[str, Any]] = []
     seen: set[str] = set()
@@ -212,47 +328,62 @@ def request_values(req: Request) -> list[tuple[str, Any]]:
                 if loc not in seen:
                     seen.add(loc)
                     out.append((loc, val))
+        elif bodies is not None:
+            out.extend(bodies.get(req, slot)[1])
         else:
             data = req.json()
             if data is not None:
-                out.extend((f"body:{p}", v) for p, v in walk_json(data))
+                out.extend(walk_json(data, "body:$"))
     for name, val in req.headers:
-        lname = name.lower()
-        if lname == "cookie":
-            for cname, cval in parse_cookie_header(val):
-                loc = f"cookie:{cname}"
+        loc = _REQUEST_HEADER_LOC.get(name)
+        if loc is None:
+            loc = _request_header_loc(name)
+            if len(_REQUEST_HEADER_LOC) < _MAX_HEADER_NAMES:
+                _REQUEST_HEADER_LOC[name] = loc
+        if not loc:
+            continue
+        if loc == _COOKIE:
+            for loc, cval in _cookie_values(val):
                 if loc not in seen:
                     seen.add(loc)
                     out.append((loc, cval))
-        elif lname not in SKIP_REQUEST_HEADERS and not lname.startswith(("sec-ch-", "x-forwarded-")):
-            loc = f"header:{canonical_header(name)}"
-            if loc not in seen:
-                seen.add(loc)
-                out.append((loc, val))
+        elif loc not in seen:
+            seen.add(loc)
+            out.append((loc, val))
     return out
 
 
 _UNSET: Any = object()
 
 
-def response_values(resp: Response, *, generalize: bool = True, data: Any = _UNSET) -> list[tuple[str, Any]]:
+def response_values(
+    resp: Response, *, generalize: bool = True, data: Any = _UNSET, leaves: list[tuple[str, Any]] | None = None
+) -> list[tuple[str, Any]]:
     """Every value a response carries: JSON leaves (arrays as ``[*]``), headers, Set-Cookie values.
 
-    ``data`` is the already-parsed JSON body, when the caller has it.
+    ``data`` is the already-parsed JSON body, when the caller has it; ``leaves`` its already-walked
+    leaves (from ``BodyLeaves``, which must walk with the same ``generalize``).
     """
-    out: list[tuple[str, Any]] = []
-    if data is _UNSET:
-        data = resp.json()
-    if data is not None:
-        out.extend((f"body:{p}", v) for p, v in walk_json(data, generalize=generalize))
+    if leaves is not None:
+        out = list(leaves)
+    else:
+        if data is _UNSET:
+            data = resp.json()
+        out = walk_json(data, "body:$", generalize=generalize) if data is not None else []
     for name, val in resp.headers:
-        lname = name.lower()
-        if lname == "set-cookie":
+        source = _RESPONSE_HEADER_SOURCE.get(name)
+        if source is None:
+            source = _response_header_source(name)
+            if len(_RESPONSE_HEADER_SOURCE) < _MAX_HEADER_NAMES:
+                _RESPONSE_HEADER_SOURCE[name] = source
+        if not source:
+            continue
+        if source == _COOKIE:
             parsed = parse_set_cookie(val)
             if parsed:
                 out.append((f"cookie:{parsed[0]}", parsed[1]))
-        elif lname not in SKIP_RESPONSE_HEADERS:
-            out.append((f"header:{canonical_header(name)}", val))
+        else:
+            out.append((source, val))
     return out
 
 
@@ -302,10 +433,11 @@ def value_key(value: Any) -> str | None:
 
 def is_trivial_key(key: str) -> bool:
     """Booleans, 0, small integers and one- or two-character strings coincide too often to trust alone."""
-    if key.startswith("\x00"):
-        return True
-    if len(key) <= 2:
+    if len(key) <= 2 or key[0] == "\x00":
         return True
     if key.lstrip("-").isdigit():
-        return abs(int(key)) < 100
+        try:
+            return abs(int(key)) < 100
+        except ValueError:
+            return False  # "--5" or superscript digits: text that only looks numeric
     return False
