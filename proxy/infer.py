@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 from functools import lru_cache
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +286,7 @@ class _Inference:
         fields = acc.fields
         index = st.index
         for i, (loc, value) in enumerate(values):
+            # value_key, inlined for the common case of a str.
             key = (value if value and len(value) <= MAX_VALUE_LEN else None) if type(value) is str else value_key(value)
             facc = fields.get(loc)
             if facc is None:

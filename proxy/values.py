@@ -8,7 +8,6 @@ inference and instantiation agree on every location.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from typing import Any
