@@ -69,6 +69,23 @@ class Adapter(ABC):
     def fingerprint(self) -> str:
         """A hash of the content, volatile columns left out; cheap when little changed."""
 
+    def enable_branch_restore(self) -> bool:
+        """Ask the adapter to keep what restore() undoes, so that it can redo it: afterwards every
+        checkpoint is reachable from any branch and cheap to take. True if this adapter does that
+        (a journal adapter); False leaves it as it was. Call before install()."""
+        return False
+
+    def snapshot(self, *, checkpoint: bool = True,
+                 then_restore: Checkpoint | None = None) -> tuple[Checkpoint | None, str]:
+        """The fingerprint of the present content and, if asked, a checkpoint of it; then, if given,
+        restore ``then_restore``. Adapters may do all of it in one round trip; this default calls the
+        methods one by one."""
+        token = self.checkpoint() if checkpoint else None
+        fp = self.fingerprint()
+        if then_restore is not None:
+            self.restore(then_restore)
+        return token, fp
+
     @abstractmethod
     def uninstall(self) -> None:
         """Remove every object this adapter created."""

@@ -24,6 +24,20 @@ class AdapterGroup(Adapter):
     def notes(self, value: list[str]) -> None:  # base __init__ assigns []; members keep their own
         pass
 
+    def enable_branch_restore(self) -> bool:
+        enabled = [a.enable_branch_restore() for a in self.adapters]
+        self.restores_across_branches = all(a.restores_across_branches for a in self.adapters)
+        return all(enabled)
+
+    def snapshot(self, *, checkpoint: bool = True,
+                 then_restore: Checkpoint | None = None) -> tuple[Checkpoint | None, str]:
+        if then_restore is not None and not self.can_restore(then_restore):
+            raise CannotRestore(f"checkpoint not reachable by every member of {self.url}")
+        members = then_restore.value if then_restore is not None else [None] * len(self.adapters)
+        parts = [a.snapshot(checkpoint=checkpoint, then_restore=t) for a, t in zip(self.adapters, members)]
+        token = Checkpoint(self.url, tuple(t for t, _ in parts)) if checkpoint else None
+        return token, combine({f"{i}:{a.url}": fp for i, (a, (_, fp)) in enumerate(zip(self.adapters, parts))})
+
     def install(self) -> None:
         for adapter in self.adapters:
             adapter.install()

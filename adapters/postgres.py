@@ -4,12 +4,17 @@ Why a journal: the API under test commits on its own pooled connections, which n
 savepoint of ours can undo. Row triggers on every user table write the old and new row images
 (jsonb) into ``venom_replay.journal``; a BEFORE TRUNCATE statement trigger saves the whole table.
 
-- checkpoint() = the journal's high-water mark + every sequence's value (one round trip).
+- checkpoint() = the path of journal entries to the present (a few id ranges, see journal_ranges)
+  + every sequence's value (one round trip). snapshot() adds the fingerprint in the same trip.
 - restore() = one call of ``venom_replay.restore``: newer entries undone newest first inside one
   transaction with ``SET LOCAL session_replication_role = replica`` (user triggers and FK checks
-  off), the entries deleted, sequences reset. The API's connections are never terminated.
-- Only checkpoints on the path to the present can be restored (undo, no redo): any other raises
-  CannotRestore and the explorer re-executes the path.
+  off), the entries deleted, sequences that moved reset. Rows are removed and added by a generated
+  function per table (static SQL: planned once per session, not once per row). The API's
+  connections are never terminated.
+- By default only checkpoints on the path to the present can be restored (undo, no redo): any other
+  raises CannotRestore and the explorer re-executes the path. After enable_branch_restore() the
+  undone entries are kept in ``venom_replay.shelf`` and a restore to another branch undoes the
+  present one back to the branch point and redoes the target's entries: no request is re-sent.
 - Tables without a primary key are handled: a row is identified by its full content (any one of
   identical rows is the same as any other).
 - Tables created after install are found at the next checkpoint, tracked from then on, and reported
@@ -21,8 +26,9 @@ savepoint of ours can undo. Row triggers on every user table write the old and n
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -30,8 +36,10 @@ from psycopg import sql
 
 from .base import Adapter, AdapterError, CannotRestore, Checkpoint
 from .content_hash import MASK64, combine, volatile_for
+from .journal_ranges import OPEN_END, Ranges, branch_point, extend, flat, normalise
 from .lineage import Lineage
-from .postgres_sql import INSTALL, PRIMARY_KEY, SCHEMA, TABLE_COLUMNS, USER_TABLES
+from .postgres_sql import (APPLY_FUNCTION, INSTALL, PRIMARY_KEY, REMOVE_BY_CONTENT, REMOVE_BY_KEY, SCHEMA,
+                           TABLE_COLUMNS, USER_TABLES)
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:
@@ -85,19 +93,36 @@ class PostgresJournalAdapter(Adapter):
         super().__init__(url, volatile_columns=volatile_columns)
         self.lock_timeout_ms = lock_timeout_ms
         self._conn: psycopg.Connection | None = None
+        self._replica = False
         self._lineage = Lineage(url)
         self.baseline: Checkpoint | None = None
         self._names: dict[int, str] = {}      # relid -> qualified name of tracked tables
         self._sums: dict[int, int] | None = None  # relid -> multiset hash; None = not computed yet
         self._fp_hwm = 0
+        self._keep_branches = False
+        self._unsure = False  # a call was cut short: keep undone entries so that any restore is exact
+        # The present content = baseline + journal entries _path + entries above _tail_from; None when
+        # a call was cut short (Ctrl-C) and we do not know whether it took effect.
+        self._path: Ranges | None = ()
+        self._tail_from = 0
+
+    def enable_branch_restore(self) -> bool:
+        self._keep_branches = True
+        self.restores_across_branches = True
+        self._lineage.branches = True
+        return True
 
     # -- connection -----------------------------------------------------------------------------
 
     @property
     def conn(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
+            self._replica = False
             self._conn = connect(self.url)
             self._conn.execute(f"SET lock_timeout = {int(self.lock_timeout_ms)}")
+            # Our functions run the same few statements thousands of times with new parameters:
+            # plan them once (PostgreSQL would otherwise often re-plan them at every call).
+            self._conn.execute("SET plan_cache_mode = force_generic_plan")
         return self._conn
 
     def close(self) -> None:
@@ -145,6 +170,7 @@ class PostgresJournalAdapter(Adapter):
                               (state["hwm"], json.dumps(state["seqs"])))
         self._lineage.reset()
         self._sums = None
+        self._path, self._tail_from, self._unsure = normalise([(0, state["hwm"])]), state["hwm"], False
         self.baseline = self.checkpoint()
 
     def uninstall(self) -> None:
@@ -174,8 +200,11 @@ class PostgresJournalAdapter(Adapter):
         row = self.conn.execute("SELECT baseline_hwm, baseline_seqs::text FROM venom_replay.meta").fetchone()
         if row is None:
             return 0
-        result = self._run_restore(row[0], row[1], fp_hwm=0)
+        result = self._run_restore(row[0], (0, row[0]), row[1], fp_hwm=-1, keep=False)
+        self.conn.execute("DELETE FROM venom_replay.shelf")  # a killed run's dead branches
+        self._lineage.reset()
         self._sums = None
+        self._path, self._tail_from, self._unsure = normalise([(0, row[0])]), int(result["seq"]), False
         return result["undone"]
 
     # -- tracking ---------------------------------------------------------------------------------
@@ -198,22 +227,13 @@ class PostgresJournalAdapter(Adapter):
                 pk = [r[0] for r in conn.execute(PRIMARY_KEY, (relid,)).fetchall()]
                 writable = sql.SQL(", ").join(sql.Identifier(c) for c, generated in columns if not generated)
                 ident = sql.Identifier(schema, table)
-                if pk:
-                    keys = sql.SQL(", ").join(sql.Identifier(c) for c in pk)
-                    undo_insert = sql.SQL("DELETE FROM {t} WHERE ({k}) = (SELECT {k} FROM jsonb_populate_record("
-                                          "NULL::{t}, $1))").format(t=ident, k=keys)
-                else:  # no primary key: the row is identified by its full content
-                    undo_insert = sql.SQL("DELETE FROM {t} WHERE ctid = (SELECT x.ctid FROM {t} x"
-                                          " WHERE to_jsonb(x.*) = $1 LIMIT 1)").format(t=ident)
-                undo_delete = sql.SQL("INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM"
-                                      " jsonb_populate_record(NULL::{t}, $1)").format(t=ident, c=writable)
-                undo_truncate = sql.SQL("INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM"
-                                        " jsonb_populate_recordset(NULL::{t}, $1)").format(t=ident, c=writable)
+                keys = sql.SQL(", ").join(sql.Identifier(c) for c in pk)
+                remove = sql.SQL(REMOVE_BY_KEY if pk else REMOVE_BY_CONTENT).format(t=ident, k=keys)
+                fn = f"apply_{relid}"
+                conn.execute(sql.SQL(APPLY_FUNCTION).format(fn=sql.Identifier(fn), t=ident, c=writable, remove=remove))
                 conn.execute(
-                    "INSERT INTO venom_replay.tables (relid, name, has_pk, volatile, undo_insert, undo_delete,"
-                    " undo_truncate) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (relid, name, bool(pk), volatile_for(table, self.volatile_columns, schema),
-                     undo_insert.as_string(conn), undo_delete.as_string(conn), undo_truncate.as_string(conn)))
+                    "INSERT INTO venom_replay.tables (relid, name, has_pk, volatile, apply_fn) VALUES (%s, %s, %s, %s, %s)",
+                    (relid, name, bool(pk), volatile_for(table, self.volatile_columns, schema), fn))
                 conn.execute(sql.SQL("CREATE TRIGGER venom_replay_row AFTER INSERT OR UPDATE OR DELETE ON {t}"
                                      " FOR EACH ROW EXECUTE FUNCTION venom_replay.log_row()").format(t=ident))
                 conn.execute(sql.SQL("CREATE TRIGGER venom_replay_truncate BEFORE TRUNCATE ON {t}"
@@ -231,29 +251,107 @@ class PostgresJournalAdapter(Adapter):
     def _checkpoint_state(self) -> dict[str, Any]:
         return self.conn.execute("SELECT venom_replay.checkpoint()").fetchone()[0]
 
-    def checkpoint(self) -> Checkpoint:
-        state = self._checkpoint_state()
+    def _token(self, state: dict[str, Any]) -> Checkpoint:
         if state["untracked"]:
             self._track(self._untracked_tables(), report=True)
-        return Checkpoint(self.url, (self._lineage.new_id(), state["hwm"], json.dumps(state["seqs"], sort_keys=True)))
+        if self._path is None:  # after a call cut short: the journal itself is the present path
+            self._path = self._journal_ranges()
+            self._tail_from = max(self._tail_from, state["hwm"])
+        ranges = extend(self._path, self._tail_from, state["hwm"])
+        return Checkpoint(self.url, (self._lineage.new_id(), ranges, json.dumps(state["seqs"], sort_keys=True)))
+
+    def checkpoint(self) -> Checkpoint:
+        return self._token(self._checkpoint_state())
+
+    def snapshot(self, *, checkpoint: bool = True,
+                 then_restore: Checkpoint | None = None) -> tuple[Checkpoint | None, str]:
+        """Fingerprint (and checkpoint) in one round trip; with ``then_restore``, the restore too."""
+        with self._guard():
+            return self._snapshot(checkpoint, then_restore)
+
+    def _snapshot(self, checkpoint: bool, then_restore: Checkpoint | None) -> tuple[Checkpoint | None, str]:
+        if self._sums is None or self._path is None:  # first fingerprint, or after a call cut short
+            return super().snapshot(checkpoint=checkpoint, then_restore=then_restore)
+        if then_restore is None:
+            return self._after_snapshot(self._snapshot_state(checkpoint), checkpoint)
+        self._lineage.check(then_restore)
+        branch, ranges, seqs = self._restore_args(then_restore)
+        both = self._call("SELECT venom_replay.snapshot_then_restore(%s::bigint, %s, %s::bigint, %s::bigint[],"
+                          " %s::jsonb, %s)", (self._fp_hwm, checkpoint, branch, flat(ranges), seqs, self._keep_branches or self._unsure))
+        token, fp = self._after_snapshot(both["snapshot"], checkpoint)
+        if "restore" in both:
+            self._after_restore(then_restore, both["restore"])
+        else:  # new tables had to be tracked first
+            self.restore(then_restore)
+        return token, fp
+
+    def _after_snapshot(self, state: dict[str, Any], checkpoint: bool) -> tuple[Checkpoint | None, str]:
+        self._fold(state["delta"], state["hwm"])
+        if not checkpoint:
+            return None, self._combined()
+        fp = self._combined()
+        token = self._token(state)
+        if self._sums is None:  # a new table joined the fingerprint: hash it from scratch
+            fp = self.fingerprint()
+        return token, fp
+
+    def _journal_ranges(self) -> Ranges:
+        """The present path read from the journal, one range per entry."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM venom_replay.journal ORDER BY id").fetchall()]
+        return normalise((i - 1, i) for i in ids)
 
     def can_restore(self, token: Checkpoint) -> bool:
         return self._lineage.reachable(token)
 
     def restore(self, token: Checkpoint) -> None:
         self._lineage.check(token)
-        _, hwm, seqs = token.value
-        result = self._run_restore(hwm, seqs, fp_hwm=self._fp_hwm if self._sums is not None else 0)
+        with self._guard():
+            branch, ranges, seqs = self._restore_args(token)
+            folded = self._sums is not None
+            result = self._run_restore(branch, flat(ranges), seqs, fp_hwm=self._fp_hwm if folded else -1,
+                                       keep=self._keep_branches or self._unsure)
+            self._after_restore(token, result)
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """If a call is cut short (Ctrl-C, lost connection), we no longer know whether the server
+        applied it: the next restore then undoes the whole journal and redoes the target's path,
+        and the next fingerprint hashes the tables from scratch. Both are exact whatever happened."""
+        try:
+            yield
+        except BaseException:
+            self._path, self._sums, self._unsure = None, None, True
+            raise
+
+    def _restore_args(self, token: Checkpoint) -> tuple[int, Ranges, str]:
+        """Where the present path and the token's path part, the token's path, its sequences."""
+        _, ranges, seqs = token.value
+        if self._path is None:
+            return 0, ranges, seqs
+        present = normalise([*self._path, (self._tail_from, OPEN_END)])
+        return branch_point(present, ranges), ranges, seqs
+
+    def _after_restore(self, token: Checkpoint, result: dict[str, Any]) -> None:
+        self._path, self._tail_from = token.value[1], int(result["seq"])
         if self._sums is not None:
-            for relid, delta in result["delta"].items():
-                key = int(relid)
-                self._sums[key] = (self._sums.get(key, 0) - int(delta)) & MASK64
-            self._fp_hwm = min(self._fp_hwm, hwm)
+            self._fold(result["delta"], None)
+            self._fp_hwm = self._tail_from  # every entry of the restored path is folded in now
         self._lineage.rewind_to(token)
 
-    def _run_restore(self, hwm: int, seqs: str, *, fp_hwm: int) -> dict[str, Any]:
+    def _run_restore(self, branch: int, ranges: Any, seqs: str, *, fp_hwm: int, keep: bool) -> dict[str, Any]:
+        return self._call("SELECT venom_replay.restore(%s::bigint, %s::bigint[], %s::jsonb, %s::bigint, %s)",
+                          (branch, list(ranges), seqs, fp_hwm, keep))
+
+    def _call(self, query: str, args: tuple) -> dict[str, Any]:
+        """One call of our restore functions, with the errors a user can act on as one line."""
         try:
-            return self.conn.execute("SELECT venom_replay.restore(%s, %s::jsonb, %s)", (hwm, seqs, fp_hwm)).fetchone()[0]
+            if not self._replica:
+                # For the whole session of our own connection (it writes nothing that needs triggers):
+                # each change of this setting makes PostgreSQL drop every cached plan, so switching it
+                # per restore would re-plan every statement of every restore.
+                self.conn.execute("SET session_replication_role = replica")
+                self._replica = True
+            return self.conn.execute(query, args).fetchone()[0]
         except psycopg.errors.InsufficientPrivilege as exc:
             check_restore_rights(self.conn, "")
             raise AdapterError(f"restore refused by PostgreSQL: {exc.diag.message_primary}") from exc
@@ -268,17 +366,27 @@ class PostgresJournalAdapter(Adapter):
     # -- fingerprint ----------------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        conn = self.conn
-        if self._sums is None:
-            self._full_hash()
-        else:
-            hwm = conn.execute("SELECT coalesce(max(id), 0) FROM venom_replay.journal").fetchone()[0]
-            if hwm > self._fp_hwm:
-                delta = conn.execute("SELECT venom_replay.fp_delta(%s, %s)", (self._fp_hwm, hwm)).fetchone()[0]
-                for relid, d in delta.items():
-                    key = int(relid)
-                    self._sums[key] = (self._sums.get(key, 0) + int(d)) & MASK64
-                self._fp_hwm = hwm
+        with self._guard():
+            if self._sums is None:
+                self._full_hash()
+                return self._combined()
+            return self._after_snapshot(self._snapshot_state(False), False)[1]
+
+    def _snapshot_state(self, checkpoint: bool) -> dict[str, Any]:
+        return self.conn.execute("SELECT venom_replay.snapshot(%s::bigint, %s)", (self._fp_hwm, checkpoint)).fetchone()[0]
+
+    def _fold(self, delta: dict[str, Any], hwm: int | None) -> None:
+        """Add per-table hash deltas to the running sums (they cover the journal up to ``hwm``)."""
+        sums = self._sums
+        assert sums is not None
+        for relid, d in delta.items():
+            key = int(relid)
+            sums[key] = (sums.get(key, 0) + int(d)) & MASK64
+        if hwm is not None and hwm > self._fp_hwm:
+            self._fp_hwm = hwm
+
+    def _combined(self) -> str:
+        assert self._sums is not None
         return combine({self._names.get(relid, str(relid)): s for relid, s in self._sums.items()})
 
     def _full_hash(self) -> None:

@@ -10,7 +10,8 @@ INSTALL = r"""
 CREATE SCHEMA venom_replay;
 COMMENT ON SCHEMA venom_replay IS 'venom-replay rollback journal; remove with: venom-replay db uninstall';
 
--- One row per changed row (old/new images) or per TRUNCATE (the whole table in "old").
+-- One row per changed row (old/new images) or per TRUNCATE (the whole table in "old"): the changes on
+-- the path from the baseline to the present content, and nothing else.
 CREATE TABLE venom_replay.journal (
     id    bigserial PRIMARY KEY,
     relid oid NOT NULL,
@@ -20,15 +21,17 @@ CREATE TABLE venom_replay.journal (
     txid  bigint NOT NULL DEFAULT pg_catalog.txid_current()
 );
 
--- Tracked tables and the undo statements generated for them at install time.
+-- Undone entries kept for a later redo (only when the explorer asks for restores across branches):
+-- restoring a checkpoint on another branch undoes the present branch and redoes that one from here.
+CREATE TABLE venom_replay.shelf (LIKE venom_replay.journal INCLUDING ALL);
+
+-- Tracked tables and the name of the generated function that removes/adds their rows.
 CREATE TABLE venom_replay.tables (
-    relid         oid PRIMARY KEY,
-    name          text NOT NULL,
-    has_pk        boolean NOT NULL,
-    volatile      text[] NOT NULL DEFAULT '{}',
-    undo_insert   text NOT NULL,     -- $1 = new image: remove that row
-    undo_delete   text NOT NULL,     -- $1 = old image: put that row back
-    undo_truncate text NOT NULL      -- $1 = array of images: put those rows back
+    relid    oid PRIMARY KEY,
+    name     text NOT NULL,
+    has_pk   boolean NOT NULL,
+    volatile text[] NOT NULL DEFAULT '{}',
+    apply_fn text NOT NULL
 );
 
 -- The marker of a run: the baseline a killed run must be restored to.
@@ -63,95 +66,227 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- The state a checkpoint needs: journal high-water mark, sequence values, untracked tables.
-CREATE FUNCTION venom_replay.checkpoint() RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
-        'hwm', coalesce((SELECT max(id) FROM venom_replay.journal), 0),
-        'seqs', coalesce((SELECT jsonb_object_agg(format('%I.%I', schemaname, sequencename), last_value)
-                          FROM pg_sequences WHERE schemaname <> 'venom_replay'), '{}'),
-        'untracked', (SELECT coalesce(jsonb_agg(c.oid), '[]') FROM pg_class c
-                      JOIN pg_namespace n ON n.oid = c.relnamespace
-                      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'venom_replay')
-                        AND n.nspname NOT LIKE 'pg\_%'
-                        AND NOT EXISTS (SELECT 1 FROM venom_replay.tables t WHERE t.relid = c.oid)));
+-- Every user sequence's last value (null: never used), by qualified name.
+CREATE FUNCTION venom_replay.sequences() RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce(jsonb_object_agg(format('%I.%I', n.nspname, c.relname), pg_catalog.pg_sequence_last_value(q.seqrelid)), '{}')
+          FROM pg_catalog.pg_sequence q JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
+          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname <> 'venom_replay' AND has_sequence_privilege(q.seqrelid, 'SELECT,USAGE'));
+END $$;
+
+-- The multiset hash of a set of row images (a TRUNCATE entry's "old").
+CREATE FUNCTION venom_replay.rows_hash(p_rows jsonb, p_volatile text[]) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(hashtextextended((e.value - p_volatile)::text, 0)::numeric), 0)
+              FROM jsonb_array_elements(p_rows) e);
+END $$;
+
+-- How one journal entry changes its table's multiset hash (row hashes summed mod 2^64 by the caller).
+-- A plain expression, so that PostgreSQL inlines it into the queries that sum it.
+CREATE FUNCTION venom_replay.entry_delta(p_op "char", p_old jsonb, p_new jsonb, p_volatile text[])
+RETURNS numeric LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_op = 'T' THEN -venom_replay.rows_hash(p_old, p_volatile)
+           ELSE coalesce(hashtextextended((p_new - p_volatile)::text, 0)::numeric, 0)
+              - coalesce(hashtextextended((p_old - p_volatile)::text, 0)::numeric, 0) END;
 $$;
 
--- Sum of row hashes (mod 2^64 in the caller) that entries (lo, hi] added to each table.
-CREATE FUNCTION venom_replay.fp_delta(lo bigint, hi bigint) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_object_agg(relid::text, delta), '{}') FROM (
-        SELECT relid, sum(d) AS delta FROM (
-            SELECT j.relid,
-                   coalesce(hashtextextended((j.new - t.volatile)::text, 0)::numeric, 0)
-                 - coalesce(hashtextextended((j.old - t.volatile)::text, 0)::numeric, 0) AS d
+-- Sum of row hashes that journal entries (lo, hi] added to each table.
+CREATE FUNCTION venom_replay.fp_delta(lo bigint, hi bigint) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce(jsonb_object_agg(relid::text, delta), '{}') FROM (
+            SELECT j.relid, sum(venom_replay.entry_delta(j.op, j.old, j.new, t.volatile)) AS delta
               FROM venom_replay.journal j JOIN venom_replay.tables t USING (relid)
-             WHERE j.id > lo AND j.id <= hi AND j.op <> 'T'
-            UNION ALL
-            SELECT j.relid, -hashtextextended((e.value - t.volatile)::text, 0)::numeric
-              FROM venom_replay.journal j JOIN venom_replay.tables t USING (relid),
-                   jsonb_array_elements(j.old) e
-             WHERE j.id > lo AND j.id <= hi AND j.op = 'T'
-        ) rows GROUP BY relid
-    ) per_table;
-$$;
+             WHERE j.id > lo AND j.id <= hi GROUP BY j.relid
+        ) per_table);
+END $$;
 
--- Undo every entry newer than p_hwm, newest first, with triggers and FK checks off; reset sequences.
--- Returns how many entries were undone, the tables touched and the fingerprint delta to subtract.
-CREATE FUNCTION venom_replay.restore(p_hwm bigint, p_seqs jsonb, p_fp_hwm bigint) RETURNS jsonb
+-- Tables that exist but are not journalled yet (created after install).
+CREATE FUNCTION venom_replay.untracked() RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce(jsonb_agg(c.oid), '[]') FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'venom_replay')
+           AND n.nspname NOT LIKE 'pg\_%'
+           AND NOT EXISTS (SELECT 1 FROM venom_replay.tables t WHERE t.relid = c.oid));
+END $$;
+
+-- The state a checkpoint needs: journal high-water mark, sequence values, untracked tables.
+CREATE FUNCTION venom_replay.checkpoint() RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT jsonb_build_object(
+            'hwm', coalesce((SELECT max(id) FROM venom_replay.journal), 0),
+            'seqs', venom_replay.sequences(),
+            'untracked', venom_replay.untracked()));
+END $$;
+
+-- One round trip after a step: the high-water mark, the fingerprint delta of the entries after
+-- p_fp_hwm and, when p_checkpoint, what a checkpoint needs (sequences, untracked tables).
+CREATE FUNCTION venom_replay.snapshot(p_fp_hwm bigint, p_checkpoint boolean) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    hwm bigint := coalesce((SELECT max(id) FROM venom_replay.journal), 0);
+    out jsonb;
+BEGIN
+    out := jsonb_build_object('hwm', hwm, 'delta',
+                              CASE WHEN hwm > p_fp_hwm THEN venom_replay.fp_delta(p_fp_hwm, hwm) ELSE '{}' END);
+    IF p_checkpoint THEN
+        out := out || jsonb_build_object('seqs', venom_replay.sequences(), 'untracked', venom_replay.untracked());
+    END IF;
+    RETURN out;
+END $$;
+
+-- Put the content back to a checkpoint: undo every journal entry after p_from (newest first), then,
+-- if p_ranges (flattened (lo, hi] pairs: the checkpoint's path) reach beyond p_from, redo the kept
+-- entries of that path (oldest first). Rows are removed/added by each table's generated function,
+-- with triggers and FK checks off. Sequences are reset to p_seqs where they moved.
+-- p_fp_hwm: the caller's fingerprint covers the journal up to there; the returned delta brings it to
+-- the restored content (p_fp_hwm < 0: no fingerprint kept, no delta). Also returns the journal sequence's value: later entries are a new branch.
+CREATE FUNCTION venom_replay.restore(p_from bigint, p_ranges bigint[], p_seqs jsonb, p_fp_hwm bigint,
+                                     p_keep boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
     undone integer := 0;
-    touched oid[] := '{}';
+    redone integer := 0;
     delta jsonb := '{}';
-    s record;
+    lo bigint[];
+    hi bigint[];
 BEGIN
     PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
-    IF p_fp_hwm > p_hwm THEN
-        delta := venom_replay.fp_delta(p_hwm, p_fp_hwm);
+    SELECT array_agg(greatest(p_ranges[i], p_from) ORDER BY i), array_agg(p_ranges[i + 1] ORDER BY i) INTO lo, hi
+      FROM generate_series(1, coalesce(array_length(p_ranges, 1), 0), 2) i
+     WHERE p_ranges[i + 1] > p_from;
+    -- Fingerprint (p_fp_hwm < 0: the caller keeps none): entries undone that the caller had folded in
+    -- (-), entries kept that it had not (+), entries redone (+).
+    IF p_fp_hwm >= 0 THEN
+        SELECT coalesce(jsonb_object_agg(relid::text, d), '{}') INTO delta FROM (
+            SELECT e.relid, sum(e.sign * venom_replay.entry_delta(e.op, e.old, e.new, t.volatile)) AS d FROM (
+                SELECT -1 AS sign, j.relid, j.op, j.old, j.new FROM venom_replay.journal j
+                 WHERE j.id > p_from AND j.id <= p_fp_hwm
+                UNION ALL
+                SELECT 1, j.relid, j.op, j.old, j.new FROM venom_replay.journal j
+                 WHERE j.id > p_fp_hwm AND j.id <= p_from
+                UNION ALL
+                SELECT 1, s.relid, s.op, s.old, s.new FROM venom_replay.shelf s, unnest(lo, hi) AS g(glo, ghi)
+                 WHERE lo IS NOT NULL AND s.id > g.glo AND s.id <= g.ghi
+            ) e JOIN venom_replay.tables t USING (relid) GROUP BY e.relid) per_table;
     END IF;
-    FOR r IN SELECT j.id, j.op, j.old, j.new, j.relid, t.undo_insert, t.undo_delete, t.undo_truncate,
-                    c.oid IS NULL AS gone
+    FOR r IN SELECT j.relid, t.apply_fn, c.oid IS NULL AS gone, count(*) AS n,
+                    array_agg(j.op ORDER BY j.id DESC) AS ops, array_agg(j.old ORDER BY j.id DESC) AS olds,
+                    array_agg(j.new ORDER BY j.id DESC) AS news
                FROM venom_replay.journal j
                LEFT JOIN venom_replay.tables t ON t.relid = j.relid
                LEFT JOIN pg_catalog.pg_class c ON c.oid = j.relid
-              WHERE j.id > p_hwm ORDER BY j.id DESC
+              WHERE j.id > p_from GROUP BY j.relid, t.apply_fn, c.oid
     LOOP
-        IF r.gone OR r.undo_insert IS NULL THEN
+        IF r.gone OR r.apply_fn IS NULL THEN
             RAISE EXCEPTION 'venom_replay: table % was dropped or is not tracked; restore with template mode',
                 r.relid USING ERRCODE = 'VR001';
         END IF;
-        IF r.op = 'I' THEN
-            EXECUTE r.undo_insert USING r.new;
-        ELSIF r.op = 'D' THEN
-            EXECUTE r.undo_delete USING r.old;
-        ELSIF r.op = 'U' THEN
-            EXECUTE r.undo_insert USING r.new;
-            EXECUTE r.undo_delete USING r.old;
-        ELSE
-            EXECUTE r.undo_truncate USING r.old;
-        END IF;
-        undone := undone + 1;
-        IF NOT r.relid = ANY (touched) THEN
-            touched := touched || r.relid;
-        END IF;
+        EXECUTE format('SELECT venom_replay.%I($1, $2, $3, true)', r.apply_fn) USING r.ops, r.olds, r.news;
+        undone := undone + r.n;
     END LOOP;
-    DELETE FROM venom_replay.journal WHERE id > p_hwm;
-    FOR s IN SELECT format('%I.%I', q.schemaname, q.sequencename) AS name, q.last_value, q.start_value,
-                    p_seqs -> format('%I.%I', q.schemaname, q.sequencename) AS saved
-               FROM pg_sequences q WHERE q.schemaname <> 'venom_replay'
-    LOOP
-        CONTINUE WHEN s.saved IS NULL;  -- a sequence created after the checkpoint: left as it is
-        IF jsonb_typeof(s.saved) = 'null' THEN
-            IF s.last_value IS NOT NULL THEN
-                PERFORM pg_catalog.setval(s.name, s.start_value, false);
+    IF undone > 0 THEN
+        IF p_keep THEN
+            INSERT INTO venom_replay.shelf SELECT * FROM venom_replay.journal WHERE id > p_from;
+        END IF;
+        DELETE FROM venom_replay.journal WHERE id > p_from;
+    END IF;
+    IF lo IS NOT NULL THEN
+        FOR r IN SELECT s.relid, t.apply_fn, c.oid IS NULL AS gone, count(*) AS n,
+                        array_agg(s.op ORDER BY s.id) AS ops, array_agg(s.old ORDER BY s.id) AS olds,
+                        array_agg(s.new ORDER BY s.id) AS news
+                   FROM venom_replay.shelf s JOIN unnest(lo, hi) AS g(glo, ghi) ON s.id > g.glo AND s.id <= g.ghi
+                   LEFT JOIN venom_replay.tables t ON t.relid = s.relid
+                   LEFT JOIN pg_catalog.pg_class c ON c.oid = s.relid
+                  GROUP BY s.relid, t.apply_fn, c.oid
+        LOOP
+            IF r.gone OR r.apply_fn IS NULL THEN
+                RAISE EXCEPTION 'venom_replay: table % was dropped or is not tracked; restore with template mode',
+                    r.relid USING ERRCODE = 'VR001';
             END IF;
-        ELSIF s.last_value IS DISTINCT FROM (s.saved #>> '{}')::bigint THEN
-            PERFORM pg_catalog.setval(s.name, (s.saved #>> '{}')::bigint, true);
+            EXECUTE format('SELECT venom_replay.%I($1, $2, $3, false)', r.apply_fn) USING r.ops, r.olds, r.news;
+            redone := redone + r.n;
+        END LOOP;
+        IF redone > 0 THEN
+            WITH moved AS (
+                DELETE FROM venom_replay.shelf s USING unnest(lo, hi) AS g(glo, ghi)
+                 WHERE s.id > g.glo AND s.id <= g.ghi RETURNING s.*)
+            INSERT INTO venom_replay.journal SELECT * FROM moved;
         END IF;
-    END LOOP;
-    RETURN jsonb_build_object('undone', undone, 'tables', to_jsonb(touched), 'delta', delta);
+    END IF;
+    -- Sequences: only the ones that moved are set back.
+    PERFORM CASE WHEN jsonb_typeof(s.saved) = 'null' THEN pg_catalog.setval(s.oid, s.start_value, false)
+                 ELSE pg_catalog.setval(s.oid, (s.saved #>> '{}')::bigint, true) END
+       FROM (SELECT q.seqrelid AS oid, q.seqstart AS start_value, pg_catalog.pg_sequence_last_value(q.seqrelid) AS last_value,
+                    p_seqs -> format('%I.%I', n.nspname, c.relname) AS saved
+               FROM pg_catalog.pg_sequence q JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname <> 'venom_replay' AND has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')) s
+      WHERE s.saved IS NOT NULL  -- a sequence created after the checkpoint: left as it is
+        AND CASE WHEN jsonb_typeof(s.saved) = 'null' THEN s.last_value IS NOT NULL
+                 ELSE s.last_value IS DISTINCT FROM (s.saved #>> '{}')::bigint END;
+    RETURN jsonb_build_object('undone', undone, 'redone', redone, 'delta', delta,
+                              'seq', coalesce(pg_catalog.pg_sequence_last_value('venom_replay.journal_id_seq'), 0));
+END $$;
+
+-- After a step, in one round trip: snapshot() and then, unless new tables showed up (the caller must
+-- track them first), restore() to where the next step starts.
+CREATE FUNCTION venom_replay.snapshot_then_restore(p_fp_hwm bigint, p_checkpoint boolean, p_from bigint,
+                                                   p_ranges bigint[], p_seqs jsonb, p_keep boolean)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    snap jsonb := venom_replay.snapshot(p_fp_hwm, p_checkpoint);
+BEGIN
+    IF p_checkpoint AND jsonb_array_length(snap -> 'untracked') > 0 THEN
+        RETURN jsonb_build_object('snapshot', snap);
+    END IF;
+    RETURN jsonb_build_object('snapshot', snap, 'restore', venom_replay.restore(
+        p_from, p_ranges, p_seqs, greatest(p_fp_hwm, (snap ->> 'hwm')::bigint), p_keep));
 END $$;
 """
+
+# The generated per-table function: static SQL, so PostgreSQL plans each statement once per session
+# instead of once per restored row. {t} table, {k} key columns, {c} writable columns, {match} the
+# condition that finds the row of image $img (by key, or by full content without a key).
+APPLY_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION venom_replay.{fn}(p_ops "char"[], p_olds jsonb[], p_news jsonb[], p_undo boolean)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    i integer;
+    op "char";
+    gone jsonb;
+    back jsonb;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_ops, 1), 0) LOOP
+        op := p_ops[i];
+        IF op = 'T' THEN
+            IF p_undo THEN
+                INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM jsonb_populate_recordset(NULL::{t}, p_olds[i]);
+            ELSE
+                DELETE FROM {t};
+            END IF;
+            CONTINUE;
+        END IF;
+        -- undo: remove the new image, add the old one back; redo: the other way round.
+        IF p_undo THEN gone := p_news[i]; back := p_olds[i]; ELSE gone := p_olds[i]; back := p_news[i]; END IF;
+        IF gone IS NOT NULL THEN
+            {remove}
+        END IF;
+        IF back IS NOT NULL THEN
+            INSERT INTO {t} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM jsonb_populate_record(NULL::{t}, back);
+        END IF;
+    END LOOP;
+END $fn$;
+"""
+
+REMOVE_BY_KEY = "DELETE FROM {t} WHERE ({k}) = (SELECT {k} FROM jsonb_populate_record(NULL::{t}, gone));"
+REMOVE_BY_CONTENT = ("DELETE FROM {t} WHERE ctid = (SELECT x.ctid FROM {t} x WHERE to_jsonb(x.*) = gone LIMIT 1);")
 
 # Tables of the user, in dependency-free order; partitioned parents are skipped (their leaves are tracked).
 USER_TABLES = r"""

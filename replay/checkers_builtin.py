@@ -15,6 +15,7 @@ Care against false positives, because a tool that cries wolf gets switched off:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -97,8 +98,13 @@ class ShapeChecker:
     name = "shape"
     _KEPT = frozenset({"type", "required"})
 
+    _MEMO_LIMIT = 4096
+
     def __init__(self) -> None:
         self._validators: dict[str, Any] = {}
+        # Exploration sees the same answer many times (equal states reached by other paths): the
+        # problems found in one body are remembered per template instead of validated again.
+        self._memo: dict[tuple[str, int, bytes], dict[str, str]] = {}
 
     def _validator(self, tpl: ActionTemplate) -> Any:
         if tpl.id not in self._validators:
@@ -128,11 +134,23 @@ class ShapeChecker:
                                   f"({resp.header('content-type') or 'no content type'}); the recording had JSON",
                                   f"shape:not-json:{tpl.id}")]
             return []
+        memo_key = (tpl.id, resp.status, hashlib.blake2b(resp.body, digest_size=16).digest())
+        problems = self._memo.get(memo_key)
+        if problems is None:
+            problems = self._problems(tpl, data)
+            if len(self._memo) >= self._MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[memo_key] = problems
+        return [Violation(self.name, f"{tpl.label} answered {resp.status} but {where} no longer matches the recorded shape: {msg}",
+                          f"shape:{tpl.id}:{where}", {"path": where}) for where, msg in sorted(problems.items())]
+
+    def _problems(self, tpl: ActionTemplate, data: Any) -> dict[str, str]:
+        """Where ``data`` breaks the recorded schema (types, required fields), volatile paths left out."""
+        problems: dict[str, str] = {}
         validator = self._validator(tpl)
         if validator is None:
-            return []
+            return problems
         volatile = {re.sub(r"\[\d+\]", "[*]", v) for v in tpl.volatile}
-        problems: dict[str, str] = {}
         for err in validator.iter_errors(data):
             if err.validator not in self._KEPT:
                 continue
@@ -143,8 +161,7 @@ class ShapeChecker:
             if where in volatile or any(where.startswith(v + ".") or where.startswith(v + "[") for v in volatile):
                 continue
             problems.setdefault(where, err.message[:160])
-        return [Violation(self.name, f"{tpl.label} answered {resp.status} but {where} no longer matches the recorded shape: {msg}",
-                          f"shape:{tpl.id}:{where}", {"path": where}) for where, msg in sorted(problems.items())]
+        return problems
 
 
 # ------------------------------------------------------------------ use after delete, still listed

@@ -16,9 +16,13 @@ How one run goes:
 6. Always (errors and Ctrl-C included): restore the baseline, compare the fingerprint with the one
    taken at the start (``db_restored``), remove the machinery.
 
-Reaching a state that is not an ancestor of the present: journal adapters undo but cannot redo, so
-the explorer keeps a stack of checkpoints along the present lineage, restores the deepest one that
-lies on the target's path, and re-executes the rest of that path.
+Reaching a state that is not an ancestor of the present: an adapter that can keep what it undoes
+(``enable_branch_restore()``, the PostgreSQL journal) gets one checkpoint per state that will be
+expanded, taken in the same round trip as the step's fingerprint (``snapshot()``), and going to a
+state is one restore (undo to the branch point, redo the rest) with no request re-sent. Other
+journal adapters undo but cannot redo, so the explorer keeps a stack of checkpoints along the
+present lineage, restores the deepest one that lies on the target's path, and re-executes the rest
+of that path.
 """
 
 from __future__ import annotations
@@ -287,6 +291,13 @@ class Explorer:
         self.frames: list[_Frame] = []
         self.db_at: str | None = None
         self.dirty = False
+        self.branching = False
+        """The adapter restores any checkpoint (it redoes undone branches): no re-execution."""
+        self.checkpoints: dict[str, Checkpoint] = {}
+        """Branching mode: the checkpoint of every state that will be expanded."""
+        self.db_base: str | None = None
+        """The state whose checkpoint the databases were last put at (``dirty``: changed since)."""
+        self.expand_depth = 0
         self.db_fp = ""
         self.root: StateNode | None = None
         self.probed: set[str] = set()
@@ -328,7 +339,8 @@ class Explorer:
         tpl = self.template(action.template)
         values = self.effective_values(tpl, values)
         request = render_request(tpl, values, example=action.example, base_url=self.client.target.base_url)
-        result = self.client.execute(tpl, request)
+        with _FinishRequest():
+            result = self.client.execute(tpl, request)
         for c in tpl.consumes:
             if (c.producer, c.source) in values:
                 try:
@@ -389,12 +401,23 @@ class Explorer:
         self.db.restore(frame.checkpoint)
         self.db_fp = frame.fingerprint
         self.dirty = False
-        self.db_at = frame.key
+        self.db_at = self.db_base = frame.key
 
     def goto(self, node: StateNode) -> bool:
         """Put the databases into ``node``'s state; False when its path no longer replays."""
         if not self.rollback:
             return True
+        if self.branching:
+            if self.db_at is not None and self.db_base == node.key and not self.dirty:
+                self.db_at = node.key  # already there: a step that changed nothing came in between
+                return True
+            cp = self.checkpoints.get(node.key)
+            if cp is not None and self.db.can_restore(cp):
+                self._restore(_Frame(node.key, cp, node.fingerprint))
+                return True
+            # No checkpoint for it (should not happen): re-execute its path from the root.
+            del self.frames[1:]
+            self.db_at, self.dirty = None, True
         if self.db_at == node.key:
             if self.frames[-1].key != node.key:
                 self._push_frame(node.key)
@@ -436,14 +459,30 @@ class Explorer:
         return True
 
     def _after_write(self) -> None:
-        fp = self.fingerprint()
+        self._observe(with_checkpoint=False)
+
+    def _observe(self, *, with_checkpoint: bool, then: StateNode | None = None) -> tuple[Checkpoint | None, str, bool]:
+        """After a step: the new fingerprint (and a checkpoint of it), then, in branching mode, the
+        databases put back to ``then`` — in one round trip when the adapter can. Returns the
+        checkpoint, the fingerprint, and whether the databases are at ``then`` now."""
+        if not self.rollback:
+            return None, "", False
+        target = self.checkpoints.get(then.key) if then is not None and self.branching else None
+        if target is not None and self.db.can_restore(target):
+            checkpoint, fp = self.db.snapshot(checkpoint=with_checkpoint, then_restore=target)
+            self.db_fp, self.dirty = then.fingerprint, False
+            self.db_at = self.db_base = then.key
+            return checkpoint, fp, True
+        checkpoint, fp = self.db.snapshot(checkpoint=with_checkpoint)
         if fp != self.db_fp:
             self.dirty = True
         self.db_fp = fp
+        return checkpoint, fp, False
 
     # ---------------------------------------------------------------- phases
 
     def start(self) -> None:
+        self.branching = self.rollback and self.db.enable_branch_restore()
         self.db.install()
         if self.rollback:
             self.db_fp = self.db.fingerprint()
@@ -453,7 +492,8 @@ class Explorer:
         self.root = root
         self.graph.add_state(root, root=True)
         self.frames = [_Frame(root.key, self.db.checkpoint(), self.db_fp)]
-        self.db_at = root.key
+        self.checkpoints[root.key] = self.frames[0].checkpoint
+        self.db_at = self.db_base = root.key
         self.baseline_fp = self.db_fp
 
     def _emit(self, phase: str) -> None:
@@ -513,6 +553,7 @@ class Explorer:
         assert self.root is not None
         frontier = make_frontier(strategy, observed)
         frontier.push(self.root)
+        self.expand_depth = limits.depth
         deadline = None if limits.time_limit is None else time.monotonic() + limits.time_limit
         last_emit = 0.0
         while len(frontier):
@@ -520,7 +561,7 @@ class Explorer:
             if node.depth >= limits.depth:
                 continue
             actions = frontier.order_actions(node, [a for a in self.actions if self.enabled(a, node.values)])
-            for action in actions:
+            for i, action in enumerate(actions):
                 if self.stats.transitions >= limits.max_transitions:
                     return "max-transitions"
                 if deadline is not None and time.monotonic() >= deadline:
@@ -529,15 +570,18 @@ class Explorer:
                     return "target-down"
                 if not self.goto(node):
                     break
-                self._expand(node, action, frontier)
+                # The next step starts from this node again: its restore can ride with this step's snapshot.
+                self._expand(node, action, frontier, then=node if i + 1 < len(actions) else None)
                 now = time.monotonic()
                 if now - last_emit > 0.2:
                     last_emit = now
                     self._emit("exploring")
         return "complete"
 
-    def _expand(self, node: StateNode, action: Action, frontier: Frontier) -> None:
-        before_fp = self.db_fp
+    def _expand(self, node: StateNode, action: Action, frontier: Frontier, *, then: StateNode | None = None) -> None:
+        """Run ``action`` from ``node`` (the databases are there), check it, merge or queue the new
+        state. ``then``: the state the next step starts from, restored in the same round trip as this
+        step's fingerprint when the adapter can."""
         res = self.run_step(action, node.values)
         self.stats.transitions += 1
         tpl = res.template
@@ -549,26 +593,34 @@ class Explorer:
             self.db_at, self.dirty = None, True
             return
         values = self.bind(node.values, res)
-        self._after_write()
         path = node.results + (res,)
+        # Checks first: user SQL invariants read the databases as the step left them.
         violations = [v for v in self.check(res, path, values) if v.signature not in self.suppressed]
         for v in violations:
             self.book.add(v, list(node.path) + [action], list(path))
-        fp = self.db_fp
+        probe = self.rollback and tpl.id not in self.probed
+        # The child will be expanded later: in branching mode its checkpoint comes with the fingerprint.
+        checkpoint, fp, restored = self._observe(with_checkpoint=self.branching and node.depth + 1 < self.expand_depth,
+                                                 then=node if probe else then)
         key = state_key([fp], values, self.volatile)
         new = key not in self.graph
         if new:
             child = StateNode(key=key, depth=node.depth + 1, fingerprint=fp, values=values,
                               path=node.path + (action,), lineage=node.lineage + (key,), results=path)
             self.graph.add_state(child)
+        if checkpoint is not None and key not in self.checkpoints:
+            self.checkpoints[key] = checkpoint
+            if not restored:
+                self.db_base, self.dirty = key, False  # the databases are exactly at that checkpoint
         self.graph.add_transition(node.key, key, template=str(action), label=tpl.label, status=res.response.status,
                                   findings=[v.signature for v in violations])
         if violations:
             self.graph.mark_finding_state(key)
-        self.db_at = key
-        if self.rollback and tpl.id not in self.probed:
+        if not restored:
+            self.db_at = key
+        if probe:
             self.probed.add(tpl.id)
-            self._probe_determinism(node, action, res, before_fp)
+            self._probe_determinism(node, action, res, key, fp, then)
         if new:
             novelty = 0
             if isinstance(frontier, CoverageGuided):
@@ -577,16 +629,18 @@ class Explorer:
                 novelty += int(res.response.status not in tpl.statuses)
             frontier.push(self.graph.nodes[key], novelty)
 
-    def _probe_determinism(self, node: StateNode, action: Action, first: StepResult, before_fp: str) -> None:
+    def _probe_determinism(self, node: StateNode, action: Action, first: StepResult, after_key: str, after_fp: str,
+                           then: StateNode | None) -> None:
         """Run the same step again from the same restored state; differences are unreachable state."""
-        after_key, after_fp = self.db_at, self.db_fp
         if not self.goto(node):
             return
         again = self.run_step(action, node.values)
-        self._after_write()
-        self.db_at = after_key if self.db_fp == after_fp else None
         if again.response is None:
+            self.db_at, self.dirty = None, True
             return
+        _, fp, restored = self._observe(with_checkpoint=False, then=then)
+        if not restored:
+            self.db_at = after_key if fp == after_fp else None
         # Only the answers are compared: a database fingerprint also differs for random tokens and
         # timestamps written by the step, which the rollback does undo.
         a, b = answer_digest(first), answer_digest(again)
@@ -676,6 +730,22 @@ class _DeferSigint:
     def __exit__(self, *exc: object) -> None:
         if self.old is not None:
             signal.signal(signal.SIGINT, self.old)
+
+
+class _FinishRequest(_DeferSigint):
+    """Let a request that is on its way finish before Ctrl-C takes effect: cut off mid-flight, the
+    API would still commit its write after the final restore, and the database would keep it. A
+    second Ctrl-C stops at once."""
+
+    def _hold(self, *_: object) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self.old is not None and self.pending and exc[0] is None:
+            raise KeyboardInterrupt
 
 
 def explore(
