@@ -66,14 +66,13 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Every user sequence's last value (null: never used), by qualified name.
+-- Every user sequence's last value (null: never used), by oid.
 CREATE FUNCTION venom_replay.sequences() RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN (
-        SELECT coalesce(jsonb_object_agg(format('%I.%I', n.nspname, c.relname), pg_catalog.pg_sequence_last_value(q.seqrelid)), '{}')
-          FROM pg_catalog.pg_sequence q JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname <> 'venom_replay' AND has_sequence_privilege(q.seqrelid, 'SELECT,USAGE'));
+    RETURN (SELECT coalesce(jsonb_object_agg(q.seqrelid::text, pg_catalog.pg_sequence_last_value(q.seqrelid)), '{}')
+              FROM pg_catalog.pg_sequence q JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
+             WHERE c.relnamespace <> 'venom_replay'::regnamespace
+               AND has_sequence_privilege(q.seqrelid, 'SELECT,USAGE'));
 END $$;
 
 -- The multiset hash of a set of row images (a TRUNCATE entry's "old").
@@ -115,6 +114,20 @@ BEGIN
            AND NOT EXISTS (SELECT 1 FROM venom_replay.tables t WHERE t.relid = c.oid));
 END $$;
 
+-- untracked() for the checkpoint after every step: only tables newer than every tracked one can be
+-- new (oids grow; a wrap-around of the oid counter mid-run is not covered here, checkpoint() is).
+CREATE FUNCTION venom_replay.untracked_new() RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    newest oid := (SELECT max(relid) FROM venom_replay.tables);
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(c.oid), '[]') FROM pg_class c
+             WHERE c.oid > coalesce(newest, 0) AND c.relkind = 'r'
+               AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
+                                          'venom_replay'::regnamespace, 'pg_toast'::regnamespace)
+               AND NOT EXISTS (SELECT 1 FROM venom_replay.tables t WHERE t.relid = c.oid)
+               AND (SELECT nspname NOT LIKE 'pg\_%' FROM pg_namespace n WHERE n.oid = c.relnamespace));
+END $$;
+
 -- The state a checkpoint needs: journal high-water mark, sequence values, untracked tables.
 CREATE FUNCTION venom_replay.checkpoint() RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -135,7 +148,7 @@ BEGIN
     out := jsonb_build_object('hwm', hwm, 'delta',
                               CASE WHEN hwm > p_fp_hwm THEN venom_replay.fp_delta(p_fp_hwm, hwm) ELSE '{}' END);
     IF p_checkpoint THEN
-        out := out || jsonb_build_object('seqs', venom_replay.sequences(), 'untracked', venom_replay.untracked());
+        out := out || jsonb_build_object('seqs', venom_replay.sequences(), 'untracked', venom_replay.untracked_new());
     END IF;
     RETURN out;
 END $$;
@@ -145,40 +158,31 @@ END $$;
 -- entries of that path (oldest first). Rows are removed/added by each table's generated function,
 -- with triggers and FK checks off. Sequences are reset to p_seqs where they moved.
 -- p_fp_hwm: the caller's fingerprint covers the journal up to there; the returned delta brings it to
--- the restored content (p_fp_hwm < 0: no fingerprint kept, no delta). Also returns the journal sequence's value: later entries are a new branch.
+-- the restored content (p_fp_hwm < 0: no fingerprint kept, no delta worth having). Also returns the journal sequence's value: later entries are a new branch.
 CREATE FUNCTION venom_replay.restore(p_from bigint, p_ranges bigint[], p_seqs jsonb, p_fp_hwm bigint,
                                      p_keep boolean) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
+    i integer;
     undone integer := 0;
     redone integer := 0;
     delta jsonb := '{}';
-    lo bigint[];
-    hi bigint[];
+    lo bigint[] := '{}';
+    hi bigint[] := '{}';
 BEGIN
     PERFORM pg_catalog.set_config('session_replication_role', 'replica', true);
-    SELECT array_agg(greatest(p_ranges[i], p_from) ORDER BY i), array_agg(p_ranges[i + 1] ORDER BY i) INTO lo, hi
-      FROM generate_series(1, coalesce(array_length(p_ranges, 1), 0), 2) i
-     WHERE p_ranges[i + 1] > p_from;
-    -- Fingerprint (p_fp_hwm < 0: the caller keeps none): entries undone that the caller had folded in
-    -- (-), entries kept that it had not (+), entries redone (+).
-    IF p_fp_hwm >= 0 THEN
-        SELECT coalesce(jsonb_object_agg(relid::text, d), '{}') INTO delta FROM (
-            SELECT e.relid, sum(e.sign * venom_replay.entry_delta(e.op, e.old, e.new, t.volatile)) AS d FROM (
-                SELECT -1 AS sign, j.relid, j.op, j.old, j.new FROM venom_replay.journal j
-                 WHERE j.id > p_from AND j.id <= p_fp_hwm
-                UNION ALL
-                SELECT 1, j.relid, j.op, j.old, j.new FROM venom_replay.journal j
-                 WHERE j.id > p_fp_hwm AND j.id <= p_from
-                UNION ALL
-                SELECT 1, s.relid, s.op, s.old, s.new FROM venom_replay.shelf s, unnest(lo, hi) AS g(glo, ghi)
-                 WHERE lo IS NOT NULL AND s.id > g.glo AND s.id <= g.ghi
-            ) e JOIN venom_replay.tables t USING (relid) GROUP BY e.relid) per_table;
-    END IF;
+    FOR i IN 1 .. coalesce(array_length(p_ranges, 1), 0) BY 2 LOOP
+        IF p_ranges[i + 1] > p_from THEN
+            lo := lo || greatest(p_ranges[i], p_from);
+            hi := hi || p_ranges[i + 1];
+        END IF;
+    END LOOP;
+    -- Undo, newest first, one call per table. The fingerprint loses what the caller had folded in.
     FOR r IN SELECT j.relid, t.apply_fn, c.oid IS NULL AS gone, count(*) AS n,
                     array_agg(j.op ORDER BY j.id DESC) AS ops, array_agg(j.old ORDER BY j.id DESC) AS olds,
-                    array_agg(j.new ORDER BY j.id DESC) AS news
+                    array_agg(j.new ORDER BY j.id DESC) AS news,
+                    sum(venom_replay.entry_delta(j.op, j.old, j.new, t.volatile)) FILTER (WHERE j.id <= p_fp_hwm) AS folded
                FROM venom_replay.journal j
                LEFT JOIN venom_replay.tables t ON t.relid = j.relid
                LEFT JOIN pg_catalog.pg_class c ON c.oid = j.relid
@@ -190,17 +194,33 @@ BEGIN
         END IF;
         EXECUTE format('SELECT venom_replay.%I($1, $2, $3, true)', r.apply_fn) USING r.ops, r.olds, r.news;
         undone := undone + r.n;
+        IF r.folded IS NOT NULL THEN
+            delta := delta || jsonb_build_object(r.relid::text, coalesce((delta ->> r.relid::text)::numeric, 0) - r.folded);
+        END IF;
     END LOOP;
     IF undone > 0 THEN
         IF p_keep THEN
-            INSERT INTO venom_replay.shelf SELECT * FROM venom_replay.journal WHERE id > p_from;
+            WITH moved AS (DELETE FROM venom_replay.journal WHERE id > p_from RETURNING *)
+            INSERT INTO venom_replay.shelf SELECT * FROM moved;
+        ELSE
+            DELETE FROM venom_replay.journal WHERE id > p_from;
         END IF;
-        DELETE FROM venom_replay.journal WHERE id > p_from;
     END IF;
-    IF lo IS NOT NULL THEN
+    -- Entries kept that the caller had not folded in yet (it took no fingerprint since they came).
+    IF p_fp_hwm >= 0 AND p_fp_hwm < p_from THEN
+        FOR r IN SELECT j.relid, sum(venom_replay.entry_delta(j.op, j.old, j.new, t.volatile)) AS d
+                   FROM venom_replay.journal j JOIN venom_replay.tables t USING (relid)
+                  WHERE j.id > p_fp_hwm AND j.id <= p_from GROUP BY j.relid
+        LOOP
+            delta := delta || jsonb_build_object(r.relid::text, coalesce((delta ->> r.relid::text)::numeric, 0) + r.d);
+        END LOOP;
+    END IF;
+    -- Redo the target's kept entries after the branch point, oldest first.
+    IF cardinality(lo) > 0 THEN
         FOR r IN SELECT s.relid, t.apply_fn, c.oid IS NULL AS gone, count(*) AS n,
                         array_agg(s.op ORDER BY s.id) AS ops, array_agg(s.old ORDER BY s.id) AS olds,
-                        array_agg(s.new ORDER BY s.id) AS news
+                        array_agg(s.new ORDER BY s.id) AS news,
+                        sum(venom_replay.entry_delta(s.op, s.old, s.new, t.volatile)) AS d
                    FROM venom_replay.shelf s JOIN unnest(lo, hi) AS g(glo, ghi) ON s.id > g.glo AND s.id <= g.ghi
                    LEFT JOIN venom_replay.tables t ON t.relid = s.relid
                    LEFT JOIN pg_catalog.pg_class c ON c.oid = s.relid
@@ -212,6 +232,9 @@ BEGIN
             END IF;
             EXECUTE format('SELECT venom_replay.%I($1, $2, $3, false)', r.apply_fn) USING r.ops, r.olds, r.news;
             redone := redone + r.n;
+            IF p_fp_hwm >= 0 THEN
+                delta := delta || jsonb_build_object(r.relid::text, coalesce((delta ->> r.relid::text)::numeric, 0) + r.d);
+            END IF;
         END LOOP;
         IF redone > 0 THEN
             WITH moved AS (
@@ -220,16 +243,14 @@ BEGIN
             INSERT INTO venom_replay.journal SELECT * FROM moved;
         END IF;
     END IF;
-    -- Sequences: only the ones that moved are set back.
+    -- Sequences: only the ones that moved are set back; one created after the checkpoint is left alone.
     PERFORM CASE WHEN jsonb_typeof(s.saved) = 'null' THEN pg_catalog.setval(s.oid, s.start_value, false)
                  ELSE pg_catalog.setval(s.oid, (s.saved #>> '{}')::bigint, true) END
-       FROM (SELECT q.seqrelid AS oid, q.seqstart AS start_value, pg_catalog.pg_sequence_last_value(q.seqrelid) AS last_value,
-                    p_seqs -> format('%I.%I', n.nspname, c.relname) AS saved
-               FROM pg_catalog.pg_sequence q JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
-               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname <> 'venom_replay' AND has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')) s
-      WHERE s.saved IS NOT NULL  -- a sequence created after the checkpoint: left as it is
-        AND CASE WHEN jsonb_typeof(s.saved) = 'null' THEN s.last_value IS NOT NULL
+       FROM (SELECT q.seqrelid AS oid, q.seqstart AS start_value, p_seqs -> q.seqrelid::text AS saved,
+                    pg_catalog.pg_sequence_last_value(q.seqrelid) AS last_value
+               FROM pg_catalog.pg_sequence q
+              WHERE p_seqs ? q.seqrelid::text AND has_sequence_privilege(q.seqrelid, 'SELECT,USAGE')) s
+      WHERE CASE WHEN jsonb_typeof(s.saved) = 'null' THEN s.last_value IS NOT NULL
                  ELSE s.last_value IS DISTINCT FROM (s.saved #>> '{}')::bigint END;
     RETURN jsonb_build_object('undone', undone, 'redone', redone, 'delta', delta,
                               'seq', coalesce(pg_catalog.pg_sequence_last_value('venom_replay.journal_id_seq'), 0));
