@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import sqlite3
@@ -300,7 +301,9 @@ def write_markdown(results: dict, path: Path) -> None:
     lines = [
         "# Rollback benchmark (restore of a branch that changed 10 rows; medians in ms)",
         "",
-        f"Measured {results['measured_at']} on {results['machine']}, {results['rounds']} rounds per cell.",
+        f"Measured {results['measured_at']} on {results['machine']}, {results['rounds']} rounds per cell;"
+        f" 1-minute load when each system started: PostgreSQL {pg['load_1min_at_start']}, MariaDB"
+        f" {my['load_1min_at_start']}, SQLite {sq['load_1min_at_start']}, Redis {rd['load_1min_at_start']}.",
         "",
         f"| system | mode | {small} | {large} | large/small | full restore of {large} | full / incremental |",
         "|---|---|---|---|---|---|---|",
@@ -343,7 +346,9 @@ def main() -> None:
                           ("sqlite", lambda: bench_sqlite(sizes, args.rounds, Path(tmp))),
                           ("redis", lambda: bench_redis(sizes, args.rounds))):
             started = time.perf_counter()
+            load = os.getloadavg()[0]
             results[name] = run()
+            results[name]["load_1min_at_start"] = round(load, 2)
             print(f"{name}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             print(json.dumps(results[name]), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
