@@ -8,15 +8,21 @@ all its instances:
 - consistency: the share of instances the candidate explains, and in how many sessions;
 - nearest producer: in how many instances it was the most recent match;
 - trivial values (booleans, 0, small integers, one- or two-character strings) count only when the
-  flow repeats in several instances with different values, or the names agree
-  (``path:item_id`` and ``POST /items`` ``body:$.id``);
+  flow is consistent: it repeats in several instances with different values; or the names agree
+  (``path:item_id`` and ``POST /items`` ``body:$.id``) and the candidate was the nearest producer;
+  or the structure says so: the path parameter addresses the collection the producer created
+  (``POST /items`` creates what ``/items/{item_id}`` addresses) or the create's ``Location`` header
+  pointed at exactly the requested path. One clean instance of create -> act-on-created is enough;
+- the structural signals outrank a nearer producer (a listing read between create and update);
+- instances whose value was produced in another session only (an admin refunds what a shopper
+  ordered) neither support nor count against a candidate: they are kept as cross-session hints;
 - tokens from login-like endpoints, identity transforms and exact (non-list) sources win ties.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Hashable
@@ -44,6 +50,11 @@ class CandStats:
     only_bools: bool = True
     sessions: set[str] = field(default_factory=set)
     values: set[str] = field(default_factory=set)
+    pointed: int = 0
+    """Instances whose request path began with exactly the path the producer's Location header named."""
+    cross: int = 0
+    """Instances whose value this candidate produced in another session only (no same-session producer)."""
+    cross_nontrivial: int = 0
 
     def merge(self, other: "CandStats") -> None:
         self.support += other.support
@@ -53,6 +64,13 @@ class CandStats:
         self.only_bools = self.only_bools and other.only_bools
         _add_capped(self.sessions, other.sessions, MAX_SESSIONS)
         _add_capped(self.values, other.values, MAX_TRACKED)
+        self.pointed += other.pointed
+        self.cross += other.cross
+        self.cross_nontrivial += other.cross_nontrivial
+
+    def copy(self) -> "CandStats":
+        return CandStats(self.support, self.nearest, self.nontrivial, self.dist_sum, self.only_bools, set(self.sessions),
+                         set(self.values), self.pointed, self.cross, self.cross_nontrivial)
 
 
 def _add_capped(target: set[str], items: set[str], cap: int) -> None:
@@ -65,11 +83,15 @@ def _add_capped(target: set[str], items: set[str], cap: int) -> None:
 Evidence = dict[Candidate, CandStats]
 
 
-def record_instance(evidence: Evidence, candidates: dict[Candidate, int], pos: int, session: str, key: str, trivial: bool) -> None:
+def record_instance(
+    evidence: Evidence, candidates: dict[Candidate, int], pos: int, session: str, key: str, trivial: bool,
+    pointed: set[tuple[Hashable, int]] | None = None,
+) -> None:
     """One request instance whose value matched ``candidates`` (candidate -> producer position).
 
-    Constant work per candidate: counters, plus sessions and values kept only up to a cap
-    (``MAX_SESSIONS``, ``MAX_TRACKED``), so evidence stays small however long the recording is.
+    ``pointed`` holds ``(producer, position)`` of the creates whose Location header named exactly the
+    requested path. Constant work per candidate: counters, plus sessions and values kept only up to a
+    cap (``MAX_SESSIONS``, ``MAX_TRACKED``), so evidence stays small however long the recording is.
     """
     nearest = max(candidates.values())
     only_bools = key.startswith("\x00")
@@ -81,6 +103,8 @@ def record_instance(evidence: Evidence, candidates: dict[Candidate, int], pos: i
         st.dist_sum += pos - ppos
         if ppos == nearest:
             st.nearest += 1
+        if pointed and (cand[0], ppos) in pointed:
+            st.pointed += 1
         if not trivial:
             st.nontrivial += 1
         if not only_bools:
@@ -93,13 +117,25 @@ def record_instance(evidence: Evidence, candidates: dict[Candidate, int], pos: i
             values.add(key)
 
 
+def record_cross_session(evidence: Evidence, candidates: Iterable[Candidate], trivial: bool) -> None:
+    """One request instance with no producer in its own session, whose value ``candidates`` produced
+    in other sessions: not a binding (a replayed path cannot carry it over), but worth a hint."""
+    for cand in candidates:
+        st = evidence.get(cand)
+        if st is None:
+            st = evidence[cand] = CandStats()
+        st.cross += 1
+        if not trivial:
+            st.cross_nontrivial += 1
+
+
 def merge_evidence(into: Evidence, other: Evidence, remap: Callable[[Hashable], Hashable]) -> None:
     for (producer, source, transform), st in other.items():
         cand = (remap(producer), source, transform)
         if cand in into:
             into[cand].merge(st)
         else:
-            into[cand] = CandStats(st.support, st.nearest, st.nontrivial, st.dist_sum, st.only_bools, set(st.sessions), set(st.values))
+            into[cand] = st.copy()
 
 
 # ---------------------------------------------------------------- names
@@ -113,7 +149,8 @@ def _ident(text: str) -> str:
 
 @lru_cache(maxsize=8192)
 def resource_name(path_pattern: str) -> str:
-    literals = [s for s in path_pattern.split("/") if s and not s.startswith("{")]
+    # Numbers are not names: ``/items/7`` (a path seen once, before it became ``/items/{item_id}``) is an item.
+    literals = [s for s in path_pattern.split("/") if s and not s.startswith("{") and not s.isdigit()]
     return _ident(singular(literals[-1])) if literals else "root"
 
 
@@ -187,6 +224,52 @@ def names_agree(location: str, producer_path: str, source: str, transform: str =
 # ---------------------------------------------------------------- choosing
 
 
+ID_KEYS = frozenset({"id", "uuid", "guid", "pk", "slug", "key"})
+
+
+@lru_cache(maxsize=8192)
+def _collection_of(consumer_path: str, location: str) -> str | None:
+    """``/users/{user_id}/orders/{order_id}``, ``path:order_id`` -> ``/users/{user_id}/orders``."""
+    if not location.startswith("path:"):
+        return None
+    parts = consumer_path.split("/")
+    token = "{" + location[5:] + "}"
+    if token not in parts:
+        return None
+    return "/".join(parts[: parts.index(token)]) or "/"
+
+
+@lru_cache(maxsize=8192)
+def addresses_created(location: str, consumer_path: str, producer_path: str, source: str, transform: str) -> bool:
+    """Does the path parameter at ``location`` address what the producer's create handed out?
+
+    ``POST /items`` creates what ``/items/{item_id}`` addresses: the parameter follows exactly the
+    producer's path, and the source is the created object's id (``$.id``, ``$.note.uuid``,
+    ``$.item_id``) or its ``Location``. The caller checks that the producer does create.
+    """
+    if _collection_of(consumer_path, location) != producer_path:
+        return False
+    if source == "header:Location":
+        return transform.startswith("url-segment:")
+    return transform == "identity" and created_id_source(source, resource_name(producer_path))
+
+
+@lru_cache(maxsize=8192)
+def created_id_source(source: str, resource: str = "") -> bool:
+    """``body:$.id``, ``body:$.note.uuid`` (or ``body:$.item_id`` from ``POST /items``, given the
+    resource ``item``): the id of the one object a response is about, not of a list's items."""
+    if not source.startswith("body:$") or "[*]" in source:
+        return False
+    try:
+        keys = [p for p in parse_json_path(source[5:]) if isinstance(p, str)]
+    except ValueError:
+        return False
+    if not keys:
+        return False
+    last = keys[-1].lower()
+    return last in ID_KEYS or (bool(resource) and _norm(last) == _norm(f"{resource}_id"))
+
+
 @dataclass(slots=True)
 class Choice:
     producer: Hashable
@@ -197,34 +280,78 @@ class Choice:
     sessions: int
 
 
+def _never(producer: Hashable, source: str = "") -> bool:
+    return False
+
+
+class _Judge:
+    """The signals of one request location's candidates, each computed once and only when needed."""
+
+    __slots__ = ("location", "consumer_path", "producer_path", "creates")
+
+    def __init__(self, location: str, consumer_path: str, producer_path: Callable[[Hashable], str],
+                 creates: Callable[[Hashable], bool]) -> None:
+        self.location = location
+        self.consumer_path = consumer_path
+        self.producer_path = producer_path
+        self.creates = creates
+
+    def agree(self, producer: Hashable, source: str, transform: str) -> bool:
+        return names_agree(self.location, self.producer_path(producer), source, transform)
+
+    def structural(self, producer: Hashable, source: str, transform: str, st: CandStats) -> bool:
+        """Create -> act-on-created: the Location named this very path every time, or the parameter
+        addresses the collection the producer created."""
+        if st.pointed and st.pointed == st.support and (source == "header:Location" or created_id_source(source)):
+            return True
+        return bool(
+            self.consumer_path
+            and self.location.startswith("path:")
+            and addresses_created(self.location, self.consumer_path, self.producer_path(producer), source, transform)
+            and self.creates(producer)
+        )
+
+
 def choose(
     location: str,
     present: int,
     evidence: Evidence,
     producer_path: Callable[[Hashable], str],
-    forbidden: Callable[[Hashable, str], bool] = lambda producer, source: False,
+    forbidden: Callable[[Hashable, str], bool] = _never,
+    *,
+    consumer_path: str = "",
+    creates: Callable[[Hashable], bool] = _never,
 ) -> Choice | None:
-    """The binding for one request location, or None when no candidate is convincing."""
+    """The binding for one request location, or None when no candidate is convincing.
+
+    ``consumer_path`` (the consuming template's path pattern) and ``creates`` (does a producer
+    template create resources) enable the structural signals for path parameters.
+    """
+    judge = _Judge(location, consumer_path, producer_path, creates)
     ranked = []
     for (producer, source, transform), st in evidence.items():
-        if forbidden(producer, source):
-            continue
-        consistency = st.support / max(present, 1)
+        if not st.support or forbidden(producer, source):
+            continue  # support 0: seen in other sessions only, a hint and not a binding
         # Cheap tests first: ``names_agree`` parses names and is needed only for candidates that count.
+        strong = judge.structural(producer, source, transform, st)
+        # The same flow seen in another session (the create happened there) does not count against it.
+        discount = st.cross if st.cross and (st.nontrivial or strong) else 0
+        consistency = st.support / max(present - discount, 1)
         if st.nontrivial:
             ok = consistency >= 0.25 or st.nontrivial >= 3
         else:
             repeated = st.support >= 3 and consistency >= 0.9 and len(st.values) >= 2
             ok = repeated or (
-                not st.only_bools and consistency >= 0.6 and st.nearest * 2 >= st.support
-                and names_agree(location, producer_path(producer), source, transform)
+                not st.only_bools and consistency >= 0.6
+                and (strong or (st.nearest * 2 >= st.support and judge.agree(producer, source, transform)))
             )
         if not ok:
             continue
-        agree = names_agree(location, producer_path(producer), source, transform)
+        agree = judge.agree(producer, source, transform)
         login = bool(_LOGIN.search(producer_path(producer)))
         rank = (
             round(consistency, 2),
+            strong,  # the create of this very collection beats a listing read in between
             st.nearest,
             agree,
             login and location.lower() in ("header:authorization", "cookie:session"),
@@ -239,6 +366,31 @@ def choose(
         return None
     ranked.sort(key=lambda r: r[0], reverse=True)
     return ranked[0][1]
+
+
+MAX_HINTS = 3
+
+
+def cross_session_hints(
+    location: str,
+    evidence: Evidence,
+    producer_path: Callable[[Hashable], str],
+    *,
+    consumer_path: str = "",
+    creates: Callable[[Hashable], bool] = _never,
+) -> list[tuple[Hashable, str, str, int]]:
+    """``(producer, source, transform, instances)``: values of this location that were produced in
+    another session only. Small values count only where the structure or the names say it is the
+    same flow (``1`` is produced by everyone)."""
+    judge = _Judge(location, consumer_path, producer_path, creates)
+    out = []
+    for (producer, source, transform), st in evidence.items():
+        if not st.cross:
+            continue
+        if st.cross_nontrivial or judge.structural(producer, source, transform, st) or judge.agree(producer, source, transform):
+            out.append((st.cross, transform == "identity", producer, source, transform))
+    out.sort(key=lambda h: (h[0], h[1]), reverse=True)
+    return [(producer, source, transform, n) for n, _, producer, source, transform in out[:MAX_HINTS]]
 
 
 def make_consumption(var: str, location: str, producer_id: str, choice: Choice) -> Consumption:

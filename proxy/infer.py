@@ -25,14 +25,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .bindings import Candidate, Evidence, choose, location_name, make_consumption, merge_evidence, production_var, record_instance
+from .bindings import (
+    ID_KEYS,
+    Candidate,
+    Evidence,
+    choose,
+    created_id_source,
+    cross_session_hints,
+    location_name,
+    make_consumption,
+    merge_evidence,
+    production_var,
+    record_cross_session,
+    record_instance,
+)
 from .config import InferenceConfig, VenomConfig
 from .errors import ConfigError
-from .path_patterns import PARAM, Pattern, infer_patterns, param_index_names, render_pattern, segment_kind, singular, split_path
+from .path_patterns import PARAM, TRAILING, Pattern, infer_patterns, param_index_names, render_pattern, segment_kind, singular, split_path
 from .recording import Exchange, Recording, Request, Response, read_recording
 from .response_shape import ShapeNode, node_schema
-from .template_model import ActionTemplate, Consumption, Effect, Production, RequestField, Step, TemplateSet
-from .values import MAX_VALUE_LEN, BodyLeaves, is_trivial_key, request_values, response_values, url_segments, value_key
+from .template_model import ActionTemplate, Consumption, CrossSessionHint, Effect, Production, RequestField, Step, TemplateSet
+from .values import MAX_VALUE_LEN, BodyLeaves, is_trivial_key, parse_json_path, request_values, response_values, url_segments, value_key
 from .volatility import SAMPLE_PER_TEMPLATE, VolatilityAcc, as_volatile_entry, repeat_differences, volatile_sources
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -50,6 +63,11 @@ Guarantee: while no value of a session has more producers than this (real traffi
 than a handful; ids have one or two), inference is exactly as without the bound; beyond it the
 producers that made the value longest ago are forgotten first, and the nearest ones are kept.
 """
+CROSS_SESSION_GENERATION = 1 << 17
+"""Id-like values remembered across sessions, per generation (two generations are kept): enough to
+notice that the order an admin refunds was created by a shopper, at a memory cost bounded however
+long the recording is."""
+CROSS_SESSION_PRODUCERS = 8
 
 Origin = tuple[str, str, int]
 
@@ -144,6 +162,40 @@ class SessionState:
     later 2 an echo; ``{"quantity": 2}`` coming back as ``$.quantity`` is one."""
     last_read: dict[int, tuple[int, int, dict[str, str]]] = field(default_factory=dict)
     """template -> (request signature, global write count, response values) of its latest read."""
+    locations: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """position -> path segments of the Location header that response carried (creates say where)."""
+
+
+class CrossSessionIndex:
+    """Id-like values that responses produced, with the sessions that produced them.
+
+    Only consulted for a request value with no producer in its own session. Two generations of at
+    most ``CROSS_SESSION_GENERATION`` values each: when the newer fills up, the older is dropped.
+    """
+
+    __slots__ = ("new", "old")
+
+    def __init__(self) -> None:
+        self.new: dict[str, tuple[tuple[Candidate, str], ...]] = {}
+        self.old: dict[str, tuple[tuple[Candidate, str], ...]] = {}
+
+    def add(self, key: str, cand: Candidate, session: str) -> None:
+        entries = self.new.get(key)
+        if entries is None:
+            entries = self.old.get(key, ())
+            if len(self.new) >= CROSS_SESSION_GENERATION:
+                self.old, self.new = self.new, {}
+        elif entries[-1][0] == cand and entries[-1][1] == session:
+            return  # the common case: the same create seen again
+        kept = tuple(e for e in entries if e[0] != cand)[-(CROSS_SESSION_PRODUCERS - 1):]
+        self.new[key] = kept + ((cand, session),)
+
+    def others(self, key: str, session: str) -> list[Candidate]:
+        """Candidates that produced ``key`` in sessions other than ``session``."""
+        entries = self.new.get(key) or self.old.get(key)
+        if not entries:
+            return []
+        return [cand for cand, s in entries if s != session]
 
 
 # ---------------------------------------------------------------- entry point
@@ -168,6 +220,55 @@ def _replace_oldest(entries: dict[Candidate, int], cand: Candidate, pos: int) ->
     produced it longest ago makes room (the nearest producers are the ones the evidence weighs)."""
     del entries[min(entries, key=entries.__getitem__)]
     entries[cand] = pos
+
+
+def _pointed(candidates: dict[Candidate, int], locations: dict[int, tuple[str, ...]], segs: tuple[str, ...], i: int) -> set[tuple[Any, int]] | None:
+    """``(producer, position)`` of the creates whose Location named exactly this path up to segment i."""
+    out = None
+    for (producer, source, _), ppos in candidates.items():
+        if source == "header:Location":
+            where = locations.get(ppos)
+            if where is not None and len(where) == i + 1 and segs[: i + 1] == where:
+                if out is None:
+                    out = set()
+                out.add((producer, ppos))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _json_keys(source: str) -> tuple[str, ...]:
+    if not source.startswith("body:$"):
+        return ()
+    try:
+        return tuple(p for p in parse_json_path(source[5:]) if isinstance(p, str) and p != "*")
+    except ValueError:
+        return ()
+
+
+def _action_subject(pattern: Pattern) -> str | None:
+    """``/orders/{order_id}/pay`` (and ``/orders/7/pay``): ``orders``, the collection of the resource
+    the action is on. None for paths that do not end in a verb after an id (``/users/{user_id}/orders``
+    is a sub-collection: its plural names what a POST creates)."""
+    parts = pattern[:-1] if pattern and pattern[-1] == TRAILING else pattern
+    if len(parts) < 3:
+        return None
+    verb, ident, owner = parts[-1], parts[-2], parts[-3]
+    if not isinstance(verb, str) or singular(verb) != verb.lower() or segment_kind(verb) != "word":
+        return None
+    if not (ident is PARAM or segment_kind(ident) != "word") or not isinstance(owner, str):
+        return None
+    return owner
+
+
+def _id_like_source(source: str) -> bool:
+    """Sources worth remembering across sessions: ids, not timestamps or counters."""
+    if source == "header:Location":
+        return True
+    keys = _json_keys(source)
+    if not keys:
+        return False
+    last = keys[-1]
+    return last.lower() in ID_KEYS or last.lower().endswith(("_id", "_uuid")) or last.endswith("Id")
 
 
 _SEG_LOCS: list[str] = []
@@ -211,9 +312,11 @@ class _Inference:
         self.acc_index: dict[tuple[Origin, str, Pattern], int] = {}
         self.steps: list[tuple[str, int, int]] = []  # (session, seq, pre-template)
         self.writes = 0
-        self._names_cache: dict[tuple[int, str], set[str]] = {}
+        self._names_cache: dict[tuple[int, str, bool], set[str]] = {}
         self._request_bodies = BodyLeaves(generalize=False)
         self._response_bodies = BodyLeaves(generalize=True)
+        self.cross = CrossSessionIndex()
+        self._id_like: dict[tuple[int, str], bool] = {}
 
     # -------------------------------------------------------- pass 0: which exchanges, first patterns
 
@@ -326,7 +429,15 @@ class _Inference:
                 ev = acc.evidence.get(loc)
                 if ev is None:
                     ev = acc.evidence[loc] = {}
-                record_instance(ev, candidates, pos, ex.session, key, trivial)
+                pointed = _pointed(candidates, st.locations, segs, i) if i < n_segs and st.locations else None
+                record_instance(ev, candidates, pos, ex.session, key, trivial, pointed)
+            else:
+                others = self.cross.others(key, ex.session)
+                if others:
+                    ev = acc.evidence.get(loc)
+                    if ev is None:
+                        ev = acc.evidence[loc] = {}
+                    record_cross_session(ev, others, trivial)
         st.sent.update(sent_now)
         for key, name in trivial_now:
             st.sent_trivial.setdefault(key, set()).add(name)
@@ -342,7 +453,8 @@ class _Inference:
 
         # Response: index what it produced, fold its shape and noise evidence.
         data, leaves = self._response_bodies.get(resp, t)
-        if resp.status == 201 or resp.header("location") is not None:
+        created = resp.status == 201 or resp.header("location") is not None
+        if created:
             acc.created += 1
         if isinstance(data, dict) and "id" in data:
             acc.id_bodies += 1
@@ -366,7 +478,7 @@ class _Inference:
                 continue
             if sample:
                 items.append((source, key))
-            if key not in sent and not (key in sent_trivial and self._echo_name(t, source) & sent_trivial[key]):
+            if key not in sent and not (key in sent_trivial and self._echo_name(t, source, created) & sent_trivial[key]):
                 entries = index.get(key)
                 cand = (t, source, "identity")
                 if entries is None:
@@ -375,8 +487,15 @@ class _Inference:
                     entries[cand] = pos
                 else:
                     _replace_oldest(entries, cand, pos)
+                id_like = self._id_like.get((t, source))
+                if id_like is None:
+                    id_like = self._id_like[(t, source)] = _id_like_source(source)
+                if id_like:
+                    self.cross.add(key, cand, ex.session)
             if isinstance(value, str) and value[:1] in ("/", "h"):
                 url_segs = url_segments(value)
+                if source == "header:Location" and url_segs:
+                    st.locations[pos] = tuple(url_segs)
                 for i, seg in enumerate(url_segs):
                     skey = value_key(seg)
                     if skey is None or skey in sent or segment_kind(seg) == "word":
@@ -391,6 +510,8 @@ class _Inference:
                         entries[cand] = pos
                     else:
                         _replace_oldest(entries, cand, pos)
+                    if source == "header:Location":
+                        self.cross.add(skey, cand, ex.session)
         if sample:
             request_keys = set(sent_now)
             request_keys.update(k for k, _ in trivial_now)
@@ -406,13 +527,22 @@ class _Inference:
         else:
             self.writes += 1
 
-    def _echo_name(self, t: int, source: str) -> set[str]:
-        """Names a response source answers to, to tell an echoed small value from a produced one."""
-        key = (t, source)
+    def _echo_name(self, t: int, source: str, created: bool) -> set[str]:
+        """Names a response source answers to, to tell an echoed small value from a produced one.
+
+        An action on one resource answers with that resource: ``$.id`` in the answer to
+        ``POST /orders/7/pay`` is the order the client named (``order_id``), not news. A create
+        (201 or a Location header) answers with a new object, so only its own names count.
+        """
+        key = (t, source, created)
         names = self._names_cache.get(key)
         if names is None:
-            path = render_pattern(self.accs[t].pattern)
+            pattern = self.accs[t].pattern
+            path = render_pattern(pattern)
             names = {_norm(production_var(path, source)), _norm(location_name(source))}
+            subject = None if created else _action_subject(pattern)
+            if subject is not None and created_id_source(source):
+                names.add(_segment_name(subject))
             self._names_cache[key] = names
         return names
 
@@ -430,6 +560,8 @@ class _Inference:
                 if seg is PARAM:
                     continue
                 for (_, source, _), st in ev.items():
+                    if not st.support and not st.cross_nontrivial:
+                        continue  # small values seen in other sessions only say nothing about a route
                     id_like_source = source.lower().endswith(("id", "_id")) or source == "header:Location"
                     if st.nontrivial or id_like_source:
                         out.setdefault(acc.origin, set()).add(seg)  # type: ignore[arg-type]
@@ -470,6 +602,9 @@ class _Inference:
         templates: dict[str, ActionTemplate] = {}
         producer_vars: dict[int, dict[str, str]] = {}
         consumptions: list[tuple[int, str, int, Any]] = []  # consumer, location, producer, choice
+        hints: dict[int, list[tuple[str, int, str, str, int]]] = {}
+        effects = [classify_effect(a.method, a.pattern, a.created, a.id_bodies, a.count) for a in finals]
+        creates = lambda producer: effects[producer] == "create"  # noqa: E731
 
         for f, acc in enumerate(finals):
             names = param_index_names(acc.pattern)
@@ -486,12 +621,14 @@ class _Inference:
             for loc, ev in acc.evidence.items():
                 present = acc.fields[loc].count
                 forbidden = lambda producer, source, loc=loc, f=f: self._forbidden(ids[f], loc, ids[producer], source)  # noqa: E731
-                choice = choose(loc, present, ev, lambda p: paths_of[p], forbidden)
+                choice = choose(loc, present, ev, paths_of.__getitem__, forbidden, consumer_path=paths_of[f], creates=creates)
                 if choice is not None:
                     consumptions.append((f, loc, choice.producer, choice))  # type: ignore[arg-type]
+                for producer, source, transform, n in cross_session_hints(loc, ev, paths_of.__getitem__, consumer_path=paths_of[f], creates=creates):
+                    hints.setdefault(f, []).append((loc, producer, source, transform, n))  # type: ignore[arg-type]
 
         for f, acc in enumerate(finals):
-            templates[ids[f]] = self._template(ids[f], acc, paths_of[f])
+            templates[ids[f]] = self._template(ids[f], acc, paths_of[f], effects[f])
         by_id = {tid: f for f, tid in enumerate(ids)}
         warnings: list[str] = []
         forced_locs: set[tuple[str, str]] = set()
@@ -521,6 +658,10 @@ class _Inference:
                 if loc not in bound
             ]
             tpl.produces = [Production(var, source) for source, var in sorted(producer_vars.get(f, {}).items(), key=lambda kv: kv[1])]
+            tpl.cross_session = [
+                CrossSessionHint(loc, ids[producer], source, transform, n)
+                for loc, producer, source, transform, n in sorted(hints.get(f, []), key=lambda h: (_location_order(h[0]), -h[4]))
+            ]
 
         sessions: dict[str, list[Step]] = {}
         for session, seq, t in self.steps:
@@ -555,7 +696,7 @@ class _Inference:
                 return default
         return None
 
-    def _template(self, tid: str, acc: TemplateAcc, path: str) -> ActionTemplate:
+    def _template(self, tid: str, acc: TemplateAcc, path: str, effect: Effect) -> ActionTemplate:
         scheme, host, port = acc.origin
         examples = acc.examples_ok or acc.examples_any
         volatile: dict[str, str] = {}
@@ -573,7 +714,7 @@ class _Inference:
             host=host,
             port=port,
             count=acc.count,
-            effect=classify_effect(acc.method, acc.pattern, acc.created, acc.id_bodies, acc.count),
+            effect=effect,
             exchange_seqs=sorted(acc.seqs),
             statuses=dict(sorted(acc.statuses.items())),
             response_schema=node_schema(acc.shape),
@@ -643,6 +784,8 @@ def _apply_names(tset: TemplateSet, cfg: InferenceConfig) -> TemplateSet:
         tpl.id = rename.get(tid, tid)
         for c in tpl.consumes:
             c.producer = rename.get(c.producer, c.producer)
+        for h in tpl.cross_session:
+            h.producer = rename.get(h.producer, h.producer)
         templates[tpl.id] = tpl
     tset.templates = templates
     for steps in tset.sessions.values():

@@ -43,8 +43,17 @@ def segment_kind(seg: str) -> str:
     return "slug"
 
 
+TRAILING = ""
+"""The last segment of ``/v1/``: a trailing slash is part of the route (``/v1`` may answer 307)."""
+
+
 def split_path(path: str) -> tuple[str, ...]:
-    return tuple(seg for seg in path.split("?", 1)[0].split("/") if seg)
+    """``/orders/7/`` -> ``('orders', '7', '')``: empty segments dropped, a trailing slash kept as ``''``."""
+    path = path.split("?", 1)[0]
+    segs = tuple(seg for seg in path.split("/") if seg)
+    if segs and path.endswith("/"):
+        return segs + (TRAILING,)
+    return segs
 
 
 def infer_patterns(

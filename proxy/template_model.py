@@ -60,6 +60,22 @@ class Consumption:
 
 
 @dataclass(slots=True)
+class CrossSessionHint:
+    """A request value that an earlier response produced, but only in another session.
+
+    No binding (a replayed path cannot carry a value across sessions), kept so that users see the
+    flow: an admin refunding the order a shopper created.
+    """
+
+    location: str
+    producer: str
+    source: str
+    transform: str = "identity"
+    instances: int = 0
+    """How many recorded requests carried a value that only another session had produced."""
+
+
+@dataclass(slots=True)
 class RequestField:
     """A request value that no earlier response explains."""
 
@@ -98,6 +114,8 @@ class ActionTemplate:
     """How many recorded sessions called this template."""
     volatile_reasons: dict[str, str] = field(default_factory=dict)
     """Why each entry of ``volatile`` was judged noise (``timestamp``, ``random``, ``repeat-differs``, ``config``)."""
+    cross_session: list[CrossSessionHint] = field(default_factory=list)
+    """Values this template's requests carried that were produced in other sessions only (not bindings)."""
 
     @property
     def params(self) -> list[str]:

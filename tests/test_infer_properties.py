@@ -67,16 +67,24 @@ def generated_api(draw):
     """Resources r0..rN, some nested under a parent; sessions create, read, update, delete them.
 
     Truth: each read/update/delete (and nested create) of a resource consumes the id its create
-    produced; inputs are text that no response ever produces first.
+    produced. Ids are UUIDs, large integers, or small integers counted from 1 per resource the way
+    database sequences hand them out: then ``1`` is at once an id of every resource, a quantity the
+    client sends, a revision and a count in the answers, and only the structure of the flow tells
+    them apart (such coincidences must never become bindings).
     """
     n = draw(st.integers(1, 4))
-    uuid_ids = [draw(st.booleans()) for _ in range(n)]
+    id_kinds = [draw(st.sampled_from(["uuid", "int", "small"])) for _ in range(n)]
+    uuid_ids = [kind == "uuid" for kind in id_kinds]
+    next_small = [iter(range(1, 10**6)) for _ in range(n)]
+    says_where = [draw(st.booleans()) for _ in range(n)]  # the create also answers with a Location header
     parent = [None] + [draw(st.one_of(st.none(), st.integers(0, k - 1))) for k in range(1, n)]
-    sessions = draw(st.lists(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(["create", "get", "put", "delete"]),
+    sessions = draw(st.lists(st.lists(st.tuples(st.integers(0, n - 1), st.sampled_from(["create", "get", "put", "delete", "peek"]),
                                                 st.integers(0, 50)), min_size=1, max_size=15), min_size=1, max_size=4))
     counter = iter(range(10**6))
     exchanges: list[Exchange] = []
     truth: set[tuple[str, str, str, str]] = set()
+    hints: set[tuple[str, str, str]] = set()  # (consumer, location, producer) seen across sessions only
+    earlier: dict[int, list[dict[int, str]]] = {}  # what earlier sessions created (and left)
 
     def coll(k: int) -> str:
         return f"/r{k}s" if parent[k] is None else f"{coll(parent[k])}/{{r{parent[k]}_id}}/r{k}s"
@@ -92,15 +100,32 @@ def generated_api(draw):
     for s, ops in enumerate(sessions):
         live: dict[int, list[dict[int, str]]] = {}  # resource -> chains of ids (own and ancestors)
         for k, op, pick in ops:
+            if op == "peek":
+                # Read what another session created (an admin looks at a shopper's order): no
+                # binding can carry that over, the flow is a cross-session hint.
+                if parent[k] is not None or not earlier.get(k) or id_kinds[k] == "small":
+                    continue  # small ids of other sessions coincide with this session's own
+                chain = earlier[k][pick % len(earlier[k])]
+                answer = {"id": chain[k] if uuid_ids[k] else int(chain[k]), "rev": 1}
+                exchanges.append(Exchange(0, f"s{s}", 0, 0, Request("GET", "http", "api", 80, f"{concrete(k, chain)}/{chain[k]}", [], JSON_CT, b""),
+                                          Response(200, "", JSON_CT, json.dumps(answer).encode())))
+                hints.add((f"GET {coll(k)}/{{r{k}_id}}", f"path:r{k}_id", f"POST {coll(k)}"))
+                continue
             if op == "create" or not live.get(k):
                 if parent[k] is not None and not live.get(parent[k]):
                     continue  # no parent yet in this session: a real client could not do this either
                 chain = dict(live[parent[k]][pick % len(live[parent[k]])]) if parent[k] is not None else {}
-                rid = str(uuid.UUID(int=next(counter) + 7 * 10**20)) if uuid_ids[k] else str(10**6 + next(counter) * 7)
+                if id_kinds[k] == "uuid":
+                    rid = str(uuid.UUID(int=next(counter) + 7 * 10**20))
+                elif id_kinds[k] == "int":
+                    rid = str(10**6 + next(counter) * 7)
+                else:
+                    rid = str(next(next_small[k]))
                 body = {"name": f"in-{s}-{len(exchanges)}", "qty": pick}
-                resp = {"id": rid if uuid_ids[k] else int(rid), "name": body["name"]}
+                resp = {"id": rid if uuid_ids[k] else int(rid), "name": body["name"], "rev": 1, "count": pick % 4}
+                where = [("Location", f"{concrete(k, chain)}/{rid}")] if says_where[k] else []
                 exchanges.append(Exchange(0, f"s{s}", 0, 0, Request("POST", "http", "api", 80, concrete(k, chain), [], JSON_CT, json.dumps(body).encode()),
-                                          Response(201, "", JSON_CT, json.dumps(resp).encode())))
+                                          Response(201, "", JSON_CT + where, json.dumps(resp).encode())))
                 if parent[k] is not None:
                     consume(f"POST {coll(k)}", parent[k])
                 chain[k] = rid
@@ -111,26 +136,34 @@ def generated_api(draw):
             tpl_path = f"{coll(k)}/{{r{k}_id}}"
             method = {"get": "GET", "put": "PUT", "delete": "DELETE"}[op]
             body = json.dumps({"name": f"in-{s}-{len(exchanges)}"}).encode() if op == "put" else b""
-            status, rbody = (204, b"") if op == "delete" else (200, json.dumps({"id": chain[k] if uuid_ids[k] else int(chain[k])}).encode())
+            answer = {"id": chain[k] if uuid_ids[k] else int(chain[k]), "rev": 1 + pick % 3, "open": pick % 7}
+            status, rbody = (204, b"") if op == "delete" else (200, json.dumps(answer).encode())
             exchanges.append(Exchange(0, f"s{s}", 0, 0, Request(method, "http", "api", 80, path, [], JSON_CT, body), Response(status, "", JSON_CT, rbody)))
             consume(f"{method} {tpl_path}", k)
             if op == "delete":
                 live[k].remove(chain)
+        for k, chains in live.items():
+            earlier.setdefault(k, []).extend(chains)
     for i, ex in enumerate(exchanges, 1):
         ex.seq = i
-    return exchanges, truth
+    return exchanges, truth, hints
 
 
-def _check_recovered(exchanges, truth):
+def _check_recovered(exchanges, truth, hints):
     tset = infer_templates(_recording(exchanges))
     found = {(t.id, c.location, c.producer, c.source) for t in tset.templates.values() for c in t.consumes}
     assert found <= truth, f"false bindings: {found - truth}"
-    # A flow is recoverable once its consumer ran with distinctive ids (uuids, large ints: all here).
+    # Every flow is recoverable: distinctive ids on sight, small ones from the structure of the flow
+    # (the parameter addresses the collection that the producer created).
     assert truth <= found, f"missed bindings: {truth - found}"
     for tpl in tset.templates.values():
         assert tpl.id == f"{tpl.method} {tpl.path}"
         values = {(c.producer, c.source): "X" for c in tpl.consumes}
         assert missing_values(tpl, values) == []
+    # Reads of what another session created are noted, never bound from another session.
+    noted = {(t.id, h.location, h.producer) for t in tset.templates.values() for h in t.cross_session}
+    assert hints <= noted, f"cross-session flows not noted: {hints - noted}"
+    assert {(c, loc) for c, loc, _ in noted} <= {(c, loc) for c, loc, _ in hints}, f"hints with no cross-session flow: {noted - hints}"
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -50,7 +50,7 @@ def test_templates_are_grouped_by_path_pattern(tset):
         "POST /cart", "GET /carts/{cart_id}", "POST /notes", "GET /notes/{note_id}", "DELETE /notes/{note_id}",
         "POST /login", "GET /me", "GET /prefs", "POST /docs", "GET /docs/{doc_id}", "PUT /docs/{doc_id}",
         "POST /users", "POST /users/{user_id}/orders", "GET /users/{user_id}/orders/{order_id}",
-        "POST /users/{user_id}/orders/{order_id}/refund",
+        "POST /users/{user_id}/orders/{order_id}/refund", "GET /api/",
     }
     assert tset.templates["GET /items/{item_id}"].count == 4 * CLIENTS
     assert tset.templates["GET /me"].count == 2 * CLIENTS

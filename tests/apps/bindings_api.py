@@ -10,6 +10,7 @@
   ``GET /users/<uid>/orders/<oid>``; ``POST /users/<uid>/orders/<oid>/refund``
 - form posts: ``POST /cart`` (form ``item=<id>&qty=<n>``) -> ``{"cart_id": "cart-<hex>"}``; ``GET /carts/<cart_id>``
 - noise: item reads carry ``fetched_at`` (a clock) and an ``X-Request-Id`` header (random).
+- a trailing slash that matters: ``GET /api/`` answers, ``GET /api`` redirects (308), as Kinto's ``/v1/`` does.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def create_app() -> Flask:
 
     def now() -> str:
         return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+    @app.get("/api/")
+    def api_root():
+        return jsonify({"version": "1.0", "endpoints": ["/items", "/notes", "/docs"]})
 
     @app.post("/items")
     def create_item():

@@ -1,4 +1,5 @@
-"""Fixtures for template inference: one recording of the bindings test API, made through the real proxy."""
+"""Fixtures for template inference: recordings made through the real proxy (the bindings test API, the
+small CRUD API with ids 1, 2, 3, the demo shop)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def drive(url: str) -> None:
     for n in range(CLIENTS):
         s = requests.Session()
         s.headers["X-Venom-Session"] = f"client-{n}"
+        assert s.get(f"{url}/api/", allow_redirects=False).status_code == 200  # /api would redirect
         ids = []
         for k in range(2):
             item = s.post(f"{url}/items", json={"name": f"widget-{n}-{k}", "price": 250 + k}).json()
@@ -56,5 +58,56 @@ def bindings_recording(tmp_path_factory) -> Path:
     with running_app("apps.bindings_api:create_app") as api:
         with recording_proxy(api.url, out) as proxy:
             drive(proxy.url)
+        assert proxy.proc.returncode == 0, proxy.stderr
+    return out
+
+
+def drive_crud(url: str) -> dict[str, int]:
+    """tests/apps/crud_api.py the way a small front end uses it: ids 1, 2, 3 (a fresh server's).
+
+    The shopper creates three items: the first is updated, read and deleted right away; the second
+    after a listing read in between; the third is left for the auditor, who reads and deletes it in
+    a session of its own (a cross-session flow: no binding, a hint).
+    """
+    shopper = requests.Session()
+    shopper.headers["X-Venom-Session"] = "shopper"
+    first = shopper.post(f"{url}/items", json={"name": "lamp", "price": 30}).json()["id"]
+    assert shopper.put(f"{url}/items/{first}", json={"name": "lamp", "price": 25}).status_code == 200
+    assert shopper.get(f"{url}/items/{first}").status_code == 200
+    assert shopper.delete(f"{url}/items/{first}").status_code == 204
+    second = shopper.post(f"{url}/items", json={"name": "desk", "price": 2}).json()["id"]
+    shopper.get(f"{url}/items")
+    assert shopper.put(f"{url}/items/{second}", json={"name": "desk", "price": 3}).status_code == 200
+    assert shopper.delete(f"{url}/items/{second}").status_code == 204
+    third = shopper.post(f"{url}/items", json={"name": "shelf", "price": 1}).json()["id"]
+    auditor = requests.Session()
+    auditor.headers["X-Venom-Session"] = "auditor"
+    assert auditor.get(f"{url}/items/{third}").status_code == 200
+    assert auditor.delete(f"{url}/items/{third}").status_code == 204
+    return {"first": first, "second": second, "third": third}
+
+
+@pytest.fixture(scope="session")
+def crud_recording(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """tests/apps/crud_api.py (small integer ids) driven through `venom-replay record`."""
+    out = tmp_path_factory.mktemp("rec") / "crud.vrec"
+    with running_app("apps.crud_api:create_app") as api:
+        with recording_proxy(api.url, out) as proxy:
+            ids = drive_crud(proxy.url)
+        assert proxy.proc.returncode == 0, proxy.stderr
+    return out, ids
+
+
+@pytest.fixture(scope="session")
+def shop_recording(tmp_path_factory) -> Path:
+    """The bundled demo shop (SQLite, small integer ids) and its scripted traffic, through the real proxy."""
+    from venom_replay.replay.demo_shop import launch
+    from venom_replay.replay.demo_traffic import run_traffic
+
+    folder = tmp_path_factory.mktemp("shop")
+    out = folder / "shop.vrec"
+    with launch(f"sqlite:///{folder / 'shop.db'}") as shop:
+        with recording_proxy(shop.url, out) as proxy:
+            run_traffic(proxy.url)
         assert proxy.proc.returncode == 0, proxy.stderr
     return out
