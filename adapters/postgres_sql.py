@@ -263,9 +263,22 @@ CREATE FUNCTION venom_replay.snapshot_then_restore(p_fp_hwm bigint, p_checkpoint
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     snap jsonb := venom_replay.snapshot(p_fp_hwm, p_checkpoint);
+    i integer;
+    redo boolean := false;
 BEGIN
     IF p_checkpoint AND jsonb_array_length(snap -> 'untracked') > 0 THEN
         RETURN jsonb_build_object('snapshot', snap);
+    END IF;
+    -- Nothing to undo, nothing to redo, no sequence moved (a read, or a write that was refused):
+    -- the databases already hold the target's content.
+    FOR i IN 1 .. coalesce(array_length(p_ranges, 1), 0) BY 2 LOOP
+        redo := redo OR p_ranges[i + 1] > p_from;
+    END LOOP;
+    IF (snap ->> 'hwm')::bigint <= p_from AND NOT redo
+       AND coalesce(snap -> 'seqs', venom_replay.sequences()) = p_seqs THEN
+        RETURN jsonb_build_object('snapshot', snap, 'restore', jsonb_build_object(
+            'undone', 0, 'redone', 0, 'delta', '{}'::jsonb,
+            'seq', coalesce(pg_catalog.pg_sequence_last_value('venom_replay.journal_id_seq'), 0)));
     END IF;
     RETURN jsonb_build_object('snapshot', snap, 'restore', venom_replay.restore(
         p_from, p_ranges, p_seqs, greatest(p_fp_hwm, (snap ->> 'hwm')::bigint), p_keep));

@@ -570,8 +570,10 @@ class Explorer:
                     return "target-down"
                 if not self.goto(node):
                     break
-                # The next step starts from this node again: its restore can ride with this step's snapshot.
-                self._expand(node, action, frontier, then=node if i + 1 < len(actions) else None)
+                # Where the next step starts (this node again, or the next one to expand): its restore
+                # can ride with this step's snapshot.
+                then = node if i + 1 < len(actions) else frontier.peek(limits.depth)
+                self._expand(node, action, frontier, then=then)
                 now = time.monotonic()
                 if now - last_emit > 0.2:
                     last_emit = now

@@ -39,9 +39,19 @@ class Frontier:
     def order_actions(self, node: StateNode, actions: list[Action]) -> list[Action]:
         return actions
 
+    def peek(self, max_depth: int) -> StateNode | None:
+        """The state that will be expanded next (whatever is pushed meanwhile), if that is known."""
+        for node in self._queue:  # states at the depth limit are popped and skipped
+            if node.depth < max_depth:
+                return node
+        return None
+
 
 class DepthFirst(Frontier):
     name = "dfs"
+
+    def peek(self, max_depth: int) -> StateNode | None:
+        return None  # the children of the state being expanded come first
 
     def push(self, node: StateNode, novelty: int = 0) -> None:
         self._queue.append(node)
@@ -67,6 +77,9 @@ class CoverageGuided(Frontier):
 
     def pop(self) -> StateNode:
         return heapq.heappop(self._heap)[3]
+
+    def peek(self, max_depth: int) -> StateNode | None:
+        return None  # a new state may take the lead
 
     def __len__(self) -> int:
         return len(self._heap)
