@@ -17,8 +17,7 @@ CREATE TABLE venom_replay.journal (
     relid oid NOT NULL,
     op    "char" NOT NULL,           -- I, U, D, T
     old   jsonb,
-    new   jsonb,
-    txid  bigint NOT NULL DEFAULT pg_catalog.txid_current()
+    new   jsonb
 );
 
 -- Undone entries kept for a later redo (only when the explorer asks for restores across branches):
