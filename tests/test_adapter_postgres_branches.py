@@ -130,3 +130,23 @@ def test_random_writes_and_restores_to_any_checkpoint(pg_url):
         adapter.uninstall()
         adapter.close()
     assert installed_objects(pg_url) == []
+
+
+def test_a_table_created_mid_run_is_found_by_the_snapshot_after_a_step(pg_url):
+    run_writer_process(pg_url, SCHEMA)
+    adapter = branch_adapter(pg_url)
+    api = WriterProcess(pg_url)
+    try:
+        start, _ = adapter.snapshot()
+        api.execute(["CREATE TABLE coupons (code text PRIMARY KEY, used boolean)", "INSERT INTO coupons VALUES ('A', false)"])
+        with_table, fp = adapter.snapshot(then_restore=start)  # the table is tracked before the restore
+        assert any("coupons" in note for note in adapter.notes)
+        dump = dump_content(pg_url)
+        api.execute(["UPDATE coupons SET used = true", "INSERT INTO coupons VALUES ('B', true)"])
+        adapter.restore(with_table)
+        assert dump_content(pg_url) == dump and adapter.fingerprint() == fp
+    finally:
+        api.close()
+        adapter.uninstall()
+        adapter.close()
+    assert installed_objects(pg_url) == []
