@@ -4,6 +4,7 @@ write comes from another process; content and fingerprint must equal the ones at
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,12 +99,14 @@ def branch_steps():
     return st.lists(step, max_size=30)
 
 
-def test_random_writes_and_restores_to_any_checkpoint(pg_url):
+@pytest.mark.parametrize("examples", [pytest.param(15, id="quick"),
+                                      pytest.param(150, id="long", marks=pytest.mark.slow)])
+def test_random_writes_and_restores_to_any_checkpoint(pg_url, examples):
     run_writer_process(pg_url, PROPERTY_SCHEMA["pg"])
     adapter = branch_adapter(pg_url)
     writer = WriterProcess(pg_url)
 
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
     @given(steps=branch_steps())
     def scenario(steps):
         taken = [(adapter.baseline, dump_content(pg_url), adapter.fingerprint())]
