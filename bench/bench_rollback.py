@@ -6,6 +6,8 @@ against a full restore of the 100 MB one, for PostgreSQL, MariaDB, SQLite and Re
 Writes bench/results/rollback.json and bench/results/rollback.md. The 10 changed rows come from a
 separate connection (the "API"): 4 updates, 3 inserts, 3 deletes (Redis: 10 keys changed).
 Targets (PostgreSQL): journal restore median <= 3 ms, large/small <= 1.5x, template clone >= 30x slower.
+The two sizes of one system take turns round by round (PostgreSQL, MariaDB), so that the drifting
+load of a shared machine weighs on both alike.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def timed_restores(adapter, write_branch: Callable[[int], None], rounds: int) ->
     return samples
 
 
+def interleaved_restores(adapters: dict, branches: dict, rounds: int) -> dict:
+    """timed_restores for several databases, taking turns round by round, so that the drifting load of
+    a shared machine weighs on every size alike; {key: samples}."""
+    samples: dict = {key: [] for key in adapters}
+    for i in range(rounds):
+        for key, adapter in adapters.items():
+            samples[key] += timed_restores(adapter, lambda _, key=key, i=i: branches[key](1000 + i), 1)
+    return samples
+
+
 def timed_checkpoints(adapter, rounds: int) -> list[float]:
     samples = []
     for _ in range(rounds):
@@ -67,7 +79,7 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
     server = PostgresServer().start()
     try:
         out: dict = {"journal": {}}
-        urls = {}
+        urls, branches, adapters, apis, sizes = {}, {}, {}, [], {}
         for mb in sizes_mb:
             db = server.create_database(f"bench_{mb}mb")
             url = urls[mb] = server.url(db)
@@ -77,8 +89,9 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
                 conn.execute("INSERT INTO items (n, payload) SELECT g, repeat(md5(g::text), %s) FROM"
                              " generate_series(1, %s) g", (ROW_BYTES // 32, rows))
                 conn.execute("VACUUM ANALYZE items")
-                size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+                sizes[mb] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             api = psycopg.connect(url, autocommit=True)
+            apis.append(api)
 
             def branch(i: int, api=api, rows=rows) -> None:
                 rnd = random.Random(i)
@@ -90,16 +103,18 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
                     for _ in range(3):
                         api.execute("DELETE FROM items WHERE id = %s", (rnd.randint(1, rows),))
 
-            adapter = open_adapter(url)
-            adapter.install()
-            timed_restores(adapter, branch, 3)  # warm-up: plans, caches
-            restores = timed_restores(adapter, branch, rounds)
-            checkpoints = timed_checkpoints(adapter, rounds)
-            out["journal"][f"{mb}MB"] = {"db_bytes": size, "restore_ms_median": median_ms(restores),
-                                         "checkpoint_ms_median": median_ms(checkpoints)}
-            adapter.restore(adapter.baseline)
-            adapter.uninstall()
-            adapter.close()
+            branches[mb] = branch
+            adapters[mb] = open_adapter(url)
+            adapters[mb].install()
+            timed_restores(adapters[mb], branch, 3)  # warm-up: plans, caches
+        restores = interleaved_restores(adapters, branches, rounds)
+        for mb in sizes_mb:
+            out["journal"][f"{mb}MB"] = {"db_bytes": sizes[mb], "restore_ms_median": median_ms(restores[mb]),
+                                         "checkpoint_ms_median": median_ms(timed_checkpoints(adapters[mb], rounds))}
+            adapters[mb].restore(adapters[mb].baseline)
+            adapters[mb].uninstall()
+            adapters[mb].close()
+        for api in apis:
             api.close()
         large = max(sizes_mb)
         url = urls[large]
@@ -136,11 +151,13 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
     server = MariaDBServer().start()
     try:
         out: dict = {"journal": {}}
+        apis, branches, adapters, sizes = {}, {}, {}, {}
         for mb in sizes_mb:
             db = server.create_database(f"bench_{mb}mb")
             url = server.url(db)
             rows = mb * 1024 * 1024 // (ROW_BYTES + 40)
-            api = pymysql.connect(host=server.host, port=server.port, user="root", database=db, autocommit=True)
+            api = apis[mb] = pymysql.connect(host=server.host, port=server.port, user="root", database=db,
+                                             autocommit=True)
             with api.cursor() as cur:
                 cur.execute("CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, n INT NOT NULL, payload TEXT NOT NULL)")
                 cur.execute(f"INSERT INTO items (n, payload) SELECT seq, REPEAT(MD5(seq), {ROW_BYTES // 32})"
@@ -149,7 +166,7 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
                 cur.fetchall()
                 cur.execute("SELECT DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES"
                             " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'items'")
-                size = cur.fetchone()[0]
+                sizes[mb] = cur.fetchone()[0]
 
             def branch(i: int, api=api, rows=rows) -> None:
                 rnd = random.Random(i)
@@ -163,29 +180,31 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
                         cur.execute("DELETE FROM items WHERE id = %s", (rnd.randint(1, rows),))
                     cur.execute("COMMIT")
 
-            adapter = open_adapter(url)
-            adapter.install()
-            timed_restores(adapter, branch, 3)
-            restores = timed_restores(adapter, branch, rounds)
-            checkpoints = timed_checkpoints(adapter, rounds)
-            out["journal"][f"{mb}MB"] = {"db_bytes": size, "restore_ms_median": median_ms(restores),
-                                         "checkpoint_ms_median": median_ms(checkpoints)}
-            adapter.restore(adapter.baseline)
-            adapter.uninstall()
-            adapter.close()
-            if mb == max(sizes_mb):  # full restore for comparison: reload the table from a snapshot copy
-                with api.cursor() as cur:
-                    cur.execute("CREATE TABLE items_snapshot LIKE items")
-                    cur.execute("INSERT INTO items_snapshot SELECT * FROM items")
-                    samples = []
-                    for i in range(3):
-                        branch(i)
-                        started = time.perf_counter()
-                        cur.execute("TRUNCATE items")
-                        cur.execute("INSERT INTO items SELECT * FROM items_snapshot")
-                        samples.append(time.perf_counter() - started)
-                    cur.execute("DROP TABLE items_snapshot")
-                out["full_copy"] = {f"{mb}MB": {"restore_ms_median": median_ms(samples)}}
+            branches[mb] = branch
+            adapters[mb] = open_adapter(url)
+            adapters[mb].install()
+            timed_restores(adapters[mb], branch, 3)
+        restores = interleaved_restores(adapters, branches, rounds)
+        for mb in sizes_mb:
+            out["journal"][f"{mb}MB"] = {"db_bytes": sizes[mb], "restore_ms_median": median_ms(restores[mb]),
+                                         "checkpoint_ms_median": median_ms(timed_checkpoints(adapters[mb], rounds))}
+            adapters[mb].restore(adapters[mb].baseline)
+            adapters[mb].uninstall()
+            adapters[mb].close()
+        mb = max(sizes_mb)  # full restore for comparison: reload the table from a snapshot copy
+        with apis[mb].cursor() as cur:
+            cur.execute("CREATE TABLE items_snapshot LIKE items")
+            cur.execute("INSERT INTO items_snapshot SELECT * FROM items")
+            samples = []
+            for i in range(3):
+                branches[mb](i)
+                started = time.perf_counter()
+                cur.execute("TRUNCATE items")
+                cur.execute("INSERT INTO items SELECT * FROM items_snapshot")
+                samples.append(time.perf_counter() - started)
+            cur.execute("DROP TABLE items_snapshot")
+        out["full_copy"] = {f"{mb}MB": {"restore_ms_median": median_ms(samples)}}
+        for api in apis.values():
             api.close()
         small, large = (f"{m}MB" for m in sizes_mb)
         j_small, j_large = (out["journal"][k]["restore_ms_median"] for k in (small, large))
