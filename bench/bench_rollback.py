@@ -61,6 +61,23 @@ def interleaved_restores(adapters: dict, branches: dict, rounds: int) -> dict:
     return samples
 
 
+def journal_results(adapters: dict, branches: dict, sizes: dict, rounds: int) -> dict:
+    """Install each size's adapter, warm it up, time restores (sizes taking turns) and checkpoints,
+    then put every database back and remove the adapters; {"10MB": {...}, ...}."""
+    for key, adapter in adapters.items():
+        adapter.install()
+        timed_restores(adapter, branches[key], 3)  # warm-up: plans, caches
+    restores = interleaved_restores(adapters, branches, rounds)
+    out = {}
+    for key, adapter in adapters.items():
+        out[f"{key}MB"] = {"db_bytes": sizes[key], "restore_ms_median": median_ms(restores[key]),
+                           "checkpoint_ms_median": median_ms(timed_checkpoints(adapter, rounds))}
+        adapter.restore(adapter.baseline)
+        adapter.uninstall()
+        adapter.close()
+    return out
+
+
 def timed_checkpoints(adapter, rounds: int) -> list[float]:
     samples = []
     for _ in range(rounds):
@@ -105,15 +122,7 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
 
             branches[mb] = branch
             adapters[mb] = open_adapter(url)
-            adapters[mb].install()
-            timed_restores(adapters[mb], branch, 3)  # warm-up: plans, caches
-        restores = interleaved_restores(adapters, branches, rounds)
-        for mb in sizes_mb:
-            out["journal"][f"{mb}MB"] = {"db_bytes": sizes[mb], "restore_ms_median": median_ms(restores[mb]),
-                                         "checkpoint_ms_median": median_ms(timed_checkpoints(adapters[mb], rounds))}
-            adapters[mb].restore(adapters[mb].baseline)
-            adapters[mb].uninstall()
-            adapters[mb].close()
+        out["journal"] = journal_results(adapters, branches, sizes, rounds)
         for api in apis:
             api.close()
         large = max(sizes_mb)
@@ -182,15 +191,7 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
 
             branches[mb] = branch
             adapters[mb] = open_adapter(url)
-            adapters[mb].install()
-            timed_restores(adapters[mb], branch, 3)
-        restores = interleaved_restores(adapters, branches, rounds)
-        for mb in sizes_mb:
-            out["journal"][f"{mb}MB"] = {"db_bytes": sizes[mb], "restore_ms_median": median_ms(restores[mb]),
-                                         "checkpoint_ms_median": median_ms(timed_checkpoints(adapters[mb], rounds))}
-            adapters[mb].restore(adapters[mb].baseline)
-            adapters[mb].uninstall()
-            adapters[mb].close()
+        out["journal"] = journal_results(adapters, branches, sizes, rounds)
         mb = max(sizes_mb)  # full restore for comparison: reload the table from a snapshot copy
         with apis[mb].cursor() as cur:
             cur.execute("CREATE TABLE items_snapshot LIKE items")
