@@ -262,6 +262,9 @@ class SQLiteTriggerAdapter(SQLiteBase):
             raise
         if self._dirty is not None:
             self._dirty |= touched
+        # The journal's ids above hwm are free again and the next writes reuse them: the fingerprint
+        # must read them as new, or a write after a restore would leave it unchanged.
+        self._fp_hwm = min(self._fp_hwm, hwm)
         return len(entries)
 
     def _put_sequences(self, saved: dict[str, int]) -> None:

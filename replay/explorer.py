@@ -297,6 +297,9 @@ class Explorer:
         """Branching mode: the checkpoint of every state that will be expanded."""
         self.db_base: str | None = None
         """The state whose checkpoint the databases were last put at (``dirty``: changed since)."""
+        self.db_cp: Checkpoint | None = None
+        """The checkpoint whose content the databases hold unless ``dirty``: a step that changed nothing
+        leaves them at it, whichever state it led to."""
         self.expand_depth = 0
         self.db_fp = ""
         self.root: StateNode | None = None
@@ -396,10 +399,11 @@ class Explorer:
         else:
             self.frames.append(_Frame(key, self.db.checkpoint(), self.db_fp))
         self.dirty = False
+        self.db_cp = self.frames[-1].checkpoint
 
     def _restore(self, frame: _Frame) -> None:
         self.db.restore(frame.checkpoint)
-        self.db_fp = frame.fingerprint
+        self.db_fp, self.db_cp = frame.fingerprint, frame.checkpoint
         self.dirty = False
         self.db_at = self.db_base = frame.key
 
@@ -426,7 +430,9 @@ class Explorer:
         while len(self.frames) > 1 and self.frames[-1].key not in on_path:
             self.frames.pop()
         frame = self.frames[-1]
-        if self.dirty or self.db_at is None:
+        # Not dirty only says nothing changed since the last checkpoint: a branch whose last step
+        # changed nothing (a 404) still holds its own deeper content, not this frame's.
+        if self.dirty or self.db_at is None or self.db_cp != frame.checkpoint:
             try:
                 self._restore(frame)
             except CannotRestore:
@@ -470,7 +476,7 @@ class Explorer:
         target = self.checkpoints.get(then.key) if then is not None and self.branching else None
         if target is not None and self.db.can_restore(target):
             checkpoint, fp = self.db.snapshot(checkpoint=with_checkpoint, then_restore=target)
-            self.db_fp, self.dirty = then.fingerprint, False
+            self.db_fp, self.dirty, self.db_cp = then.fingerprint, False, target
             self.db_at = self.db_base = then.key
             return checkpoint, fp, True
         checkpoint, fp = self.db.snapshot(checkpoint=with_checkpoint)
@@ -494,6 +500,7 @@ class Explorer:
         self.frames = [_Frame(root.key, self.db.checkpoint(), self.db_fp)]
         self.checkpoints[root.key] = self.frames[0].checkpoint
         self.db_at = self.db_base = root.key
+        self.db_cp = self.frames[0].checkpoint
         self.baseline_fp = self.db_fp
 
     def _emit(self, phase: str) -> None:
@@ -613,13 +620,15 @@ class Explorer:
         if checkpoint is not None and key not in self.checkpoints:
             self.checkpoints[key] = checkpoint
             if not restored:
-                self.db_base, self.dirty = key, False  # the databases are exactly at that checkpoint
+                self.db_base, self.dirty, self.db_cp = key, False, checkpoint  # exactly at that checkpoint
         self.graph.add_transition(node.key, key, template=str(action), label=tpl.label, status=res.response.status,
                                   findings=[v.signature for v in violations])
         if violations:
             self.graph.mark_finding_state(key)
         if not restored:
-            self.db_at = key
+            # A merged state keeps the values of its first visit: when this visit bound other volatile
+            # values (a fresh token the databases now hold), they are not at that state's content.
+            self.db_at = key if self.graph.nodes[key].values == values else None
         if probe:
             self.probed.add(tpl.id)
             self._probe_determinism(node, action, res, key, fp, then)
@@ -642,7 +651,9 @@ class Explorer:
             return
         _, fp, restored = self._observe(with_checkpoint=False, then=then)
         if not restored:
-            self.db_at = after_key if fp == after_fp else None
+            # The second run bound its own tokens: the databases are at ``after_key`` only if equal.
+            same = fp == after_fp and self.bind(node.values, again) == self.graph.nodes[after_key].values
+            self.db_at = after_key if same else None
         # Only the answers are compared: a database fingerprint also differs for random tokens and
         # timestamps written by the step, which the rollback does undo.
         a, b = answer_digest(first), answer_digest(again)

@@ -174,13 +174,9 @@ def replay_sessions(checker: LearnedChecker, tset: TemplateSet, exchanges, base_
 # ---------------------------------------------------------------- end to end: explore
 
 
-# The explorer's goto() skips a restore after popping frames when the branch it leaves changed
-# nothing at its last step, so `GET /notes -> PUT -> DELETE -> GET /notes` runs on a wrong state
-# (found while building these tests; see the learned-oracles report). Strict: passes once fixed.
-EXPLORER_GOTO_BUG = pytest.mark.xfail(strict=True, reason="explorer goto() does not restore after popping frames of an unchanged branch")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=EXPLORER_GOTO_BUG) if n == "notes" else n for n in APIS])
+@pytest.mark.parametrize("name", list(APIS))
 def test_explore_finds_the_bug_with_the_learned_checker(learned, name):
     from venom_replay.replay.explorer import explore
 
