@@ -51,7 +51,8 @@ class CandStats:
     sessions: set[str] = field(default_factory=set)
     values: set[str] = field(default_factory=set)
     pointed: int = 0
-    """Instances whose request path began with exactly the path the producer's Location header named."""
+    """Instances with a small value whose request path began with exactly the path the producer's
+    Location header named."""
     cross: int = 0
     """Instances whose value this candidate produced in another session only (no same-session producer)."""
     cross_nontrivial: int = 0
@@ -85,13 +86,14 @@ Evidence = dict[Candidate, CandStats]
 
 def record_instance(
     evidence: Evidence, candidates: dict[Candidate, int], pos: int, session: str, key: str, trivial: bool,
-    pointed: set[tuple[Hashable, int]] | None = None,
+    pointed: set[int] | None = None,
 ) -> None:
     """One request instance whose value matched ``candidates`` (candidate -> producer position).
 
-    ``pointed`` holds ``(producer, position)`` of the creates whose Location header named exactly the
-    requested path. Constant work per candidate: counters, plus sessions and values kept only up to a
-    cap (``MAX_SESSIONS``, ``MAX_TRACKED``), so evidence stays small however long the recording is.
+    ``pointed`` holds the positions (in the session) of the creates whose Location header named
+    exactly the requested path: every candidate from such an answer counts it. Constant work per
+    candidate: counters, plus sessions and values kept only up to a cap (``MAX_SESSIONS``,
+    ``MAX_TRACKED``), so evidence stays small however long the recording is.
     """
     nearest = max(candidates.values())
     only_bools = key.startswith("\x00")
@@ -103,7 +105,7 @@ def record_instance(
         st.dist_sum += pos - ppos
         if ppos == nearest:
             st.nearest += 1
-        if pointed and (cand[0], ppos) in pointed:
+        if pointed and ppos in pointed:
             st.pointed += 1
         if not trivial:
             st.nontrivial += 1
@@ -285,7 +287,7 @@ def _never(producer: Hashable, source: str = "") -> bool:
 
 
 class _Judge:
-    """The signals of one request location's candidates, each computed once and only when needed."""
+    """The signals that weigh the candidates of one request location (names, structure)."""
 
     __slots__ = ("location", "consumer_path", "producer_path", "creates")
 
@@ -302,7 +304,8 @@ class _Judge:
     def structural(self, producer: Hashable, source: str, transform: str, st: CandStats) -> bool:
         """Create -> act-on-created: the Location named this very path every time, or the parameter
         addresses the collection the producer created."""
-        if st.pointed and st.pointed == st.support and (source == "header:Location" or created_id_source(source)):
+        small = st.support - st.nontrivial  # pointed is noted for small values only: others bind on sight
+        if st.pointed and st.pointed == small and (source == "header:Location" or created_id_source(source)):
             return True
         return bool(
             self.consumer_path

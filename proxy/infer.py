@@ -63,7 +63,7 @@ Guarantee: while no value of a session has more producers than this (real traffi
 than a handful; ids have one or two), inference is exactly as without the bound; beyond it the
 producers that made the value longest ago are forgotten first, and the nearest ones are kept.
 """
-CROSS_SESSION_GENERATION = 1 << 17
+CROSS_SESSION_GENERATION = 1 << 16
 """Id-like values remembered across sessions, per generation (two generations are kept): enough to
 notice that the order an admin refunds was created by a shopper, at a memory cost bounded however
 long the recording is."""
@@ -182,11 +182,14 @@ class CrossSessionIndex:
     def add(self, key: str, cand: Candidate, session: str) -> None:
         entries = self.new.get(key)
         if entries is None:
-            entries = self.old.get(key, ())
             if len(self.new) >= CROSS_SESSION_GENERATION:
                 self.old, self.new = self.new, {}
+            entries = self.old.get(key)
+            if entries is None:
+                self.new[key] = ((cand, session),)  # the common case: a new id
+                return
         elif entries[-1][0] == cand and entries[-1][1] == session:
-            return  # the common case: the same create seen again
+            return
         kept = tuple(e for e in entries if e[0] != cand)[-(CROSS_SESSION_PRODUCERS - 1):]
         self.new[key] = kept + ((cand, session),)
 
@@ -222,16 +225,16 @@ def _replace_oldest(entries: dict[Candidate, int], cand: Candidate, pos: int) ->
     entries[cand] = pos
 
 
-def _pointed(candidates: dict[Candidate, int], locations: dict[int, tuple[str, ...]], segs: tuple[str, ...], i: int) -> set[tuple[Any, int]] | None:
-    """``(producer, position)`` of the creates whose Location named exactly this path up to segment i."""
+def _pointed(candidates: dict[Candidate, int], locations: dict[int, tuple[str, ...]], segs: tuple[str, ...], i: int) -> set[int] | None:
+    """Positions of the creates whose Location named exactly this path up to segment i."""
     out = None
-    for (producer, source, _), ppos in candidates.items():
+    for (_, source, _), ppos in candidates.items():
         if source == "header:Location":
             where = locations.get(ppos)
             if where is not None and len(where) == i + 1 and segs[: i + 1] == where:
                 if out is None:
                     out = set()
-                out.add((producer, ppos))
+                out.add(ppos)
     return out
 
 
@@ -260,10 +263,18 @@ def _action_subject(pattern: Pattern) -> str | None:
     return owner
 
 
+_MAX_SOURCES_REMEMBERED = 1 << 14
+"""Sources whose id-likeness is cached; id-keyed maps make endless new ones, those are tested each time."""
+_ID_SUFFIXES = ("id", "Id", "ID", "uuid", "guid", "pk", "slug", "key")
+"""A cheap first test: a source that ends otherwise is no id (``$.paid`` passes it, and fails the next)."""
+
+
 def _id_like_source(source: str) -> bool:
-    """Sources worth remembering across sessions: ids, not timestamps or counters."""
-    if source == "header:Location":
-        return True
+    """Sources worth remembering across sessions: one object's ids (a create's, a read's), not
+    timestamps or counters, and not every id of a listing (the create named them first). A
+    Location counts by its segments (``/orders/7`` -> ``7``), added where they are indexed."""
+    if "[*]" in source:
+        return False
     keys = _json_keys(source)
     if not keys:
         return False
@@ -316,7 +327,7 @@ class _Inference:
         self._request_bodies = BodyLeaves(generalize=False)
         self._response_bodies = BodyLeaves(generalize=True)
         self.cross = CrossSessionIndex()
-        self._id_like: dict[tuple[int, str], bool] = {}
+        self._id_like_sources: dict[str, bool] = {}
 
     # -------------------------------------------------------- pass 0: which exchanges, first patterns
 
@@ -381,6 +392,8 @@ class _Inference:
         # probe into the session's value index (latest producing position per candidate), so the
         # cost per value does not grow with the length of the session or the recording.
         n_segs = len(segs)
+        cross = self.cross
+        cross_new, cross_old = cross.new, cross.old  # the generations turn over only below, in add()
         values: list[tuple[str, Any]] = list(zip(_seg_locs(n_segs), segs))
         values.extend(request_values(req, self._request_bodies, t))
         sent_now: list[str] = []
@@ -429,10 +442,11 @@ class _Inference:
                 ev = acc.evidence.get(loc)
                 if ev is None:
                     ev = acc.evidence[loc] = {}
-                pointed = _pointed(candidates, st.locations, segs, i) if i < n_segs and st.locations else None
+                # Only small values need the Location's word for it; larger ones bind on sight.
+                pointed = _pointed(candidates, st.locations, segs, i) if trivial and i < n_segs and st.locations else None
                 record_instance(ev, candidates, pos, ex.session, key, trivial, pointed)
-            else:
-                others = self.cross.others(key, ex.session)
+            elif key in cross_new or key in cross_old:
+                others = cross.others(key, ex.session)
                 if others:
                     ev = acc.evidence.get(loc)
                     if ev is None:
@@ -472,6 +486,9 @@ class _Inference:
         sent = st.sent
         sent_trivial = st.sent_trivial
         index = st.index
+        id_like_sources = self._id_like_sources
+        cross = self.cross
+        session = ex.session
         for source, value in produced:
             key = (value if value and len(value) <= MAX_VALUE_LEN else None) if type(value) is str else value_key(value)
             if key is None:
@@ -481,17 +498,22 @@ class _Inference:
             if key not in sent and not (key in sent_trivial and self._echo_name(t, source, created) & sent_trivial[key]):
                 entries = index.get(key)
                 cand = (t, source, "identity")
-                if entries is None:
-                    index[key] = {cand: pos}
-                elif len(entries) < MAX_PRODUCERS_PER_VALUE or cand in entries:
-                    entries[cand] = pos
+                if entries is not None and cand in entries:
+                    entries[cand] = pos  # produced again: already known across sessions too
                 else:
-                    _replace_oldest(entries, cand, pos)
-                id_like = self._id_like.get((t, source))
-                if id_like is None:
-                    id_like = self._id_like[(t, source)] = _id_like_source(source)
-                if id_like:
-                    self.cross.add(key, cand, ex.session)
+                    if entries is None:
+                        index[key] = {cand: pos}
+                    elif len(entries) < MAX_PRODUCERS_PER_VALUE:
+                        entries[cand] = pos
+                    else:
+                        _replace_oldest(entries, cand, pos)
+                    id_like = id_like_sources.get(source)
+                    if id_like is None:
+                        id_like = source.endswith(_ID_SUFFIXES) and _id_like_source(source)
+                        if len(id_like_sources) < _MAX_SOURCES_REMEMBERED:
+                            id_like_sources[source] = id_like
+                    if id_like:
+                        cross.add(key, cand, session)
             if isinstance(value, str) and value[:1] in ("/", "h"):
                 url_segs = url_segments(value)
                 if source == "header:Location" and url_segs:
@@ -504,14 +526,17 @@ class _Inference:
                         continue  # the client asked for /docs/2 before: this 2 is no news
                     entries = index.get(skey)
                     cand = (t, source, f"url-segment:{i}")
-                    if entries is None:
-                        index[skey] = {cand: pos}
-                    elif len(entries) < MAX_PRODUCERS_PER_VALUE or cand in entries:
+                    if entries is not None and cand in entries:
                         entries[cand] = pos
                     else:
-                        _replace_oldest(entries, cand, pos)
-                    if source == "header:Location":
-                        self.cross.add(skey, cand, ex.session)
+                        if entries is None:
+                            index[skey] = {cand: pos}
+                        elif len(entries) < MAX_PRODUCERS_PER_VALUE:
+                            entries[cand] = pos
+                        else:
+                            _replace_oldest(entries, cand, pos)
+                        if source == "header:Location":
+                            cross.add(skey, cand, session)
         if sample:
             request_keys = set(sent_now)
             request_keys.update(k for k, _ in trivial_now)
