@@ -104,6 +104,40 @@ class PythonInvariants:
         return out
 
 
+class FirstBreaks:
+    """Which step first broke each state invariant on a path.
+
+    A state invariant stays broken after the step that broke it, so every later step would report it
+    again under its own template: one root cause counted once per kind of step seen after it. Each
+    checked step remembers the invariants broken after it and the template that first broke them; a
+    later step on the same path inherits that attribution.
+    """
+
+    def __init__(self) -> None:
+        self._after: dict[int, tuple[Any, dict[str, str]]] = {}
+
+    def _known(self, step: Any) -> dict[str, str] | None:
+        entry = self._after.get(id(step))
+        return entry[1] if entry is not None and entry[0] is step else None
+
+    def attribute(self, ctx: StepContext, broken: list[str]) -> dict[str, str]:
+        """``{invariant: id of the template that first broke it on this path}`` for ``broken``."""
+        before: dict[str, str] = {}
+        for earlier in reversed(ctx.path[:-1]):  # re-executed steps were not checked: look further back
+            known = self._known(earlier)
+            if known is not None:
+                before = known
+                break
+        first = {name: before.get(name, ctx.step.template.id) for name in broken}
+        self._after[id(ctx.step)] = (ctx.step, first)
+        return first
+
+
+def _label(ctx: StepContext, template_id: str) -> str:
+    tpl = ctx.templates.templates.get(template_id)
+    return tpl.label if tpl is not None else template_id
+
+
 class SqlInvariants:
     """Queries that must return no rows, run on every SQL database after each step."""
 
@@ -111,9 +145,10 @@ class SqlInvariants:
 
     def __init__(self, queries: Mapping[str, str]) -> None:
         self.queries = dict(queries)
+        self.first_breaks = FirstBreaks()
 
     def check(self, ctx: StepContext) -> list[Violation]:
-        out = []
+        found: list[tuple[str, str, str, list]] = []
         for url, handle in ctx.databases.items():
             if _is_redis(handle):
                 continue
@@ -124,9 +159,16 @@ class SqlInvariants:
                 finally:
                     _rollback_quietly([handle])
                 if rows:
-                    out.append(Violation(self.name, f"SQL invariant {name!r} returned rows after {ctx.step.template.label}: "
-                                         f"{[tuple(r) for r in rows]}", f"sql:{name}:{ctx.step.template.id}",
-                                         {"query": query, "database": _safe_url(url)}))
+                    found.append((f"{name}\0{url}", name, url, rows))
+        first = self.first_breaks.attribute(ctx, [key for key, *_ in found])
+        out = []
+        for key, name, url, rows in found:
+            by = first[key]
+            still = "" if by == ctx.step.template.id else f" (still broken after {ctx.step.template.label})"
+            # One bucket per invariant and the step that broke it, whichever steps came after.
+            out.append(Violation(self.name, f"SQL invariant {name!r} returned rows after {_label(ctx, by)}{still}: "
+                                 f"{[tuple(r) for r in rows]}", f"sql:{name}:{by}",
+                                 {"query": self.queries[name], "database": _safe_url(url), "broken_by": by}))
         return out
 
 

@@ -1,0 +1,75 @@
+"""Regressions for the explorer's moves between states: after a restore the databases must hold
+the target state's content and the fingerprint must see every later write."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from venom_replay.adapters.registry import open_adapter
+
+
+def test_sqlite_fingerprint_sees_a_write_made_after_a_restore(tmp_path):
+    """A restore frees the journal's ids and the next writes reuse them: a write to another table
+    than the undone ones must still change the fingerprint (it used not to, so the explorer took a
+    fresh login for a step that changed nothing and restored a state without its token)."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as api:
+        api.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL)")
+        api.execute("CREATE TABLE tokens (token TEXT PRIMARY KEY, user_id INTEGER NOT NULL)")
+    adapter = open_adapter(f"sqlite:///{path}")
+    adapter.install()
+    try:
+        base_fp, base = adapter.fingerprint(), adapter.checkpoint()
+        with sqlite3.connect(path) as api:  # the API's own connection
+            api.executemany("INSERT INTO orders (item) VALUES (?)", [("pen",), ("ink",), ("pad",)])
+        assert adapter.fingerprint() != base_fp
+        adapter.restore(base)  # no fingerprint after it: the explorer knows the restored one
+        with sqlite3.connect(path) as api:
+            api.execute("INSERT INTO tokens VALUES ('fresh-login', 1)")
+        assert adapter.fingerprint() != base_fp, "a login after a restore went unseen"
+        adapter.restore(base)
+        assert adapter.fingerprint() == base_fp
+    finally:
+        adapter.uninstall()
+        adapter.close()
+
+
+def test_a_broken_sql_invariant_is_one_bucket_whatever_steps_follow(tmp_path):
+    """Once an invariant is broken it stays broken: the steps after the one that broke it are counted
+    in that bucket instead of opening one bucket per kind of step (it was reported 11 times)."""
+    from venom_replay.proxy.recording import Request, Response
+    from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
+    from venom_replay.replay.checks import StepContext, StepResult
+    from venom_replay.replay.findings import Action, FindingBook
+    from venom_replay.replay.user_invariants import SqlInvariants
+
+    path = tmp_path / "shop.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE shipments (order_id INTEGER NOT NULL)")
+    db.commit()
+    tpls = {t.id: t for t in (ActionTemplate(f"{m} {p}", m, p) for m, p in
+                               [("POST", "/orders/{id}/ship"), ("GET", "/orders"), ("GET", "/orders/{id}")])}
+    tset = TemplateSet(templates=tpls, sessions={})
+    checker, book = SqlInvariants({"one shipment": "SELECT order_id FROM shipments GROUP BY order_id HAVING count(*) > 1"}), FindingBook()
+
+    def walk(names: list[str]) -> None:
+        db.execute("DELETE FROM shipments")
+        db.commit()
+        steps: list[StepResult] = []
+        for name in names:
+            tpl = tpls[name]
+            if tpl.method == "POST":
+                db.execute("INSERT INTO shipments VALUES (7)")
+                db.commit()
+            steps.append(StepResult(tpl, Request(tpl.method, "http", "x", 80, tpl.path), Response(200)))
+            ctx = StepContext(step=steps[-1], path=list(steps), values={}, templates=tset, databases={"sqlite": db})
+            for v in checker.check(ctx):
+                book.add(v, [Action(n) for n in names[:len(steps)]], list(steps))
+
+    ship = "POST /orders/{id}/ship"
+    walk([ship, ship, "GET /orders", "GET /orders/{id}"])
+    walk([ship, ship, "GET /orders/{id}", ship])
+    [finding] = list(book)
+    assert finding.signature == f"sql:one shipment:{ship}" and finding.count == 6
+    assert [a.template for a in finding.actions] == [ship, ship]
+    assert "still broken" not in finding.message
