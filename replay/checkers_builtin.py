@@ -428,19 +428,28 @@ class AccessAfterRevokeChecker:
 
     name = "access-after-revoke"
 
-    def __init__(self, tset: TemplateSet) -> None:
-        self.privileged = self._privileged_templates(tset)
+    def __init__(self, tset: TemplateSet, exchanges: Mapping[int, Exchange] | None = None) -> None:
+        self.privileged = self._privileged_templates(tset, exchanges or {})
 
     @staticmethod
-    def _privileged_templates(tset: TemplateSet) -> set[str]:
+    def _privileged_templates(tset: TemplateSet, exchanges: Mapping[int, Exchange]) -> set[str]:
         managing = {sid for sid, steps in tset.sessions.items()
                     if any((t := tset.templates.get(s.template)) is not None and (is_revoke(t) or is_grant(t)) for s in steps)}
-        callers: dict[str, set[str]] = {}
+        callers: dict[str, set[str]] = {}  # sessions the call succeeded for (status unknown: counted)
+        refused: dict[str, set[str]] = {}  # sessions that were refused it (401/403)
         for sid, steps in tset.sessions.items():
             for s in steps:
-                callers.setdefault(s.template, set()).add(sid)
-        return {tid for tid, sids in callers.items() if sids and sids <= managing
-                and (t := tset.templates.get(tid)) is not None and t.method in _WRITE_METHODS}
+                ex = exchanges.get(s.seq)
+                status = ex.response.status if ex is not None and ex.response is not None else None
+                if status in (401, 403):
+                    # A refusal is evidence that the call needs a role, not that anyone may make it.
+                    refused.setdefault(s.template, set()).add(sid)
+                else:
+                    callers.setdefault(s.template, set()).add(sid)
+        return {tid for tid in set(callers) | set(refused)
+                if (t := tset.templates.get(tid)) is not None and t.method in _WRITE_METHODS
+                and callers.get(tid, set()) <= managing
+                and (callers.get(tid) or refused.get(tid, set()) - managing)}
 
     def check(self, ctx: StepContext) -> list[Violation]:
         step = ctx.step
@@ -486,5 +495,5 @@ def builtin_checkers(tset: TemplateSet, exchanges: Mapping[int, Exchange] | None
         UseAfterDeleteChecker(),
         DeletedStillListedChecker(tset),
         RepeatedSuccessChecker(tset, exchanges),
-        AccessAfterRevokeChecker(tset),
+        AccessAfterRevokeChecker(tset, exchanges),
     ]

@@ -73,3 +73,42 @@ def test_a_broken_sql_invariant_is_one_bucket_whatever_steps_follow(tmp_path):
     assert finding.signature == f"sql:one shipment:{ship}" and finding.count == 6
     assert [a.template for a in finding.actions] == [ship, ship]
     assert "still broken" not in finding.message
+
+
+def test_a_members_refusal_marks_the_call_admin_only(tmp_path, orders_api):
+    """A member tried PUT /settings and was refused (403): that is evidence the call needs the admin
+    role. It used to count the member as one more caller, so the call was not admin-only and bob's
+    PUT /settings after stepping down was never reported."""
+    import requests
+
+    from support.fixtures_explore import orders_traffic
+    from support.proxy import recording_proxy
+    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.replay.checkers_builtin import AccessAfterRevokeChecker, builtin_checkers
+    from venom_replay.replay.explorer import _recorded_exchanges, explore
+
+    path = tmp_path / "orders.db"
+    api = orders_api(f"sqlite:///{path}")
+    out = tmp_path / "orders.vrec"
+    with recording_proxy(api.url, out) as proxy:
+        orders_traffic(proxy.url)
+        member = requests.Session()
+        member.headers["X-Venom-Session"] = "carol-tries"
+        token = member.post(proxy.url + "/login", json={"username": "carol"}, timeout=10).json()["token"]
+        refused = member.put(proxy.url + "/settings", json={"banner": "carol was here"},
+                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert refused.status_code == 403
+    tset = infer_templates(out)
+    exchanges = _recorded_exchanges(tset)
+    assert "PUT /settings" in AccessAfterRevokeChecker(tset, exchanges).privileged
+    assert "PUT /settings" not in AccessAfterRevokeChecker(tset).privileged  # statuses unknown: a caller like any
+
+    adapter = open_adapter(f"sqlite:///{path}")
+    try:
+        result = explore(tset, api.url, adapter, depth=3, checkers=builtin_checkers(tset, exchanges),
+                         limits=None)
+    finally:
+        adapter.close()
+    found = {f.checker: [a.template for a in f.actions] for f in result.findings}
+    assert found.get("access-after-revoke") == ["POST /login", "DELETE /admins/{admin_id}", "PUT /settings"], found
+    assert result.db_restored is True
