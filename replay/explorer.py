@@ -707,6 +707,28 @@ class Explorer:
                 finding.message, finding.details = match.message, dict(match.details)
         finding.minimized = True
 
+    def confirm_findings(self) -> None:
+        """Keep only findings that a replay of their sequence from the baseline shows again.
+
+        The search reaches states by restores and re-executions; a finding whose steps were not one
+        execution (or whose state was not what its path makes) would not reproduce for the user. The
+        replay also gives the reported requests and answers: all from this one execution."""
+        if not self.rollback:
+            return
+        dropped = 0
+        for finding in self.book.ordered():
+            out = self.replay(finding.actions)
+            match = next((v for v in out[1] if v.signature == finding.signature), None) if out is not None else None
+            if match is None:
+                dropped += 1
+                self.book.by_signature.pop(finding.signature, None)
+                self.warnings.add("not-reproducible", f"not reported: {finding.message} — replaying its "
+                                  f"{len(finding.actions)} steps from the start did not show it again (not reproducible)")
+                continue
+            finding.steps, finding.message, finding.details = out[0], match.message, dict(match.details)
+        if dropped:
+            self.warnings.add("not-reproducible-count", f"{dropped} finding(s) not reproducible from the start were left out")
+
     def finish(self) -> bool | None:
         """Restore the baseline and check it: True when the content equals the one before the run."""
         if not self.rollback:
@@ -812,6 +834,8 @@ def explore(
             ex._emit("minimising")
             for finding in ex.book.ordered():
                 ex.shrink(finding)
+        ex._emit("confirming findings")
+        ex.confirm_findings()
     except KeyboardInterrupt:
         stopped = "interrupted"
     finally:

@@ -112,3 +112,34 @@ def test_a_members_refusal_marks_the_call_admin_only(tmp_path, orders_api):
     found = {f.checker: [a.template for a in f.actions] for f in result.findings}
     assert found.get("access-after-revoke") == ["POST /login", "DELETE /admins/{admin_id}", "PUT /settings"], found
     assert result.db_restored is True
+
+
+def test_coverage_search_on_the_correct_demo_shop_reports_nothing(demo_shop, tmp_path):
+    """Deep coverage-guided search on the demo shop's correct twin: every reported finding must be what
+    a replay of its sequence from the baseline shows; the twin has none (it used to report an admin
+    creating products after leaving the admins group, which the shop refuses on replay)."""
+    import time
+
+    from support.proxy import recording_proxy
+    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.replay.checkers_builtin import builtin_checkers
+    from venom_replay.replay.demo_traffic import run_traffic
+    from venom_replay.replay.explorer import Limits, _recorded_exchanges, explore
+
+    db = f"sqlite:///{tmp_path / 'shop.db'}"
+    shop = demo_shop(db, fixed=True)
+    out = tmp_path / "shop.vrec"
+    with recording_proxy(shop.url, out) as proxy:
+        run_traffic(proxy.url)
+    tset = infer_templates(out)
+    adapter = open_adapter(db)
+    started = time.monotonic()
+    try:
+        result = explore(tset, shop.url, adapter, strategy="coverage", limits=Limits(depth=6, max_transitions=600),
+                         checkers=builtin_checkers(tset, _recorded_exchanges(tset)))
+    finally:
+        adapter.close()
+    print(f"coverage depth 6: {result.transitions} transitions, {result.states} states in {time.monotonic() - started:.1f} s;",
+          [w for w in result.warnings if "reproduc" in w])
+    assert result.db_restored is True and result.transitions >= 300
+    assert [f.message for f in result.findings] == []
