@@ -27,6 +27,7 @@ of that path.
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import threading
@@ -54,6 +55,8 @@ ValueKey = tuple[str, str]
 MAX_CONFIRM_STEPS_PER_SESSION = 60
 MAX_CONFIRM_STEPS = 400
 MAX_WARNINGS_PER_KIND = 5
+DEFAULT_PREFIX_ROOTS = 6
+"""How many states reached by recorded session prefixes are searched from, besides the baseline."""
 
 
 @dataclass(slots=True)
@@ -102,6 +105,8 @@ class ExploreResult:
     recording: str = ""
     search_seconds: float = 0.0
     """Time spent in the search phase alone (without install, confirmation, minimisation, restore)."""
+    prefix_roots: int = 0
+    """States reached by recorded session prefixes that the search also started from."""
 
     @property
     def interrupted(self) -> bool:
@@ -127,6 +132,19 @@ class _NoDatabase(Adapter):
     def uninstall(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _PrefixEnd:
+    """A state a recorded session reached during the confirmation replay: a candidate search root."""
+
+    session: str
+    actions: tuple[Action, ...]
+    results: tuple[StepResult, ...]
+    values: dict[ValueKey, Any]
+    fingerprint: str
+    checkpoint: Checkpoint | None
+    session_end: bool
 
 
 @dataclass(slots=True)
@@ -272,8 +290,12 @@ class Explorer:
         databases: Mapping[str, Any] | None = None,
         swap_identities: bool = False,
         progress: Callable[[ExploreStats], None] | None = None,
+        prefix_roots: int = DEFAULT_PREFIX_ROOTS,
     ) -> None:
         self.tset = tset
+        self.max_prefix_roots = prefix_roots if db is not None else 0  # without rollback there is no state to go back to
+        self.prefix_ends: list[_PrefixEnd] = []
+        self.prefix_roots: list[StateNode] = []
         self.client = client
         self.rollback = db is not None
         self.db: Adapter = db if db is not None else _NoDatabase()
@@ -446,19 +468,20 @@ class Explorer:
         values = dict(self.graph.nodes[frame.key].values)
         results = list(self.graph.nodes[frame.key].results)
         for i in range(start, len(node.lineage) - 1):
-            action = node.path[i]
             nxt = self.graph.nodes[node.lineage[i + 1]]
-            if not self.enabled(action, values):
-                self.warnings.add("replay", f"state {nxt.key}: {action} is no longer enabled when re-executing its path")
-                return False
-            res = self.run_step(action, values)
-            if res.response is None:
-                self.warnings.add("transport", f"re-executing the path to a state: {res.error}")
-                self.db_at, self.dirty = None, True
-                return False
-            values = self.bind(values, res)
-            results.append(res)
-            self._after_write()
+            for action in _lineage_step(node, i):
+                if not self.enabled(action, values):
+                    self.warnings.add("replay", f"state {nxt.key}: {action} is no longer enabled when re-executing its path")
+                    self.db_at, self.dirty = None, True
+                    return False
+                res = self.run_step(action, values)
+                if res.response is None:
+                    self.warnings.add("transport", f"re-executing the path to a state: {res.error}")
+                    self.db_at, self.dirty = None, True
+                    return False
+                values = self.bind(values, res)
+                results.append(res)
+                self._after_write()
             nxt.values, nxt.results = dict(values), tuple(results)
             self.db_at = nxt.key
             self._push_frame(nxt.key)
@@ -523,18 +546,25 @@ class Explorer:
             self.goto_root()
             values: dict[ValueKey, Any] = {}
             path: list[StepResult] = []
-            for step in steps:
+            actions: list[Action] = []
+            replayable = self.max_prefix_roots > 0  # the prefix so far replays as the explorer would
+            for n, step in enumerate(steps, 1):
                 budget -= 1
                 recorded = recording_exchanges.get(step.seq)
-                action = Action(step.template, _closest_example(self.template(step.template), recorded))
+                action = Action(step.template, _closest_example(self.template(step.template), recorded), recorded_prefix=True)
+                replayable = replayable and self.enabled(action, values)
                 res = self.run_step(action, values)
                 self.confirmed_steps += 1
                 self.dirty = True
                 if res.response is None:
                     self.warnings.add("transport", f"replaying recorded session {session}: {res.error}")
                     break
+                before = values
                 values = self.bind(values, res)
                 path.append(res)
+                actions.append(action)
+                if replayable and (n == len(steps) or any(before.get(k, _UNSET) != v for k, v in values.items())):
+                    self._note_prefix_end(session, actions, path, values, session_end=n == len(steps))
                 if recorded is not None and recorded.response is not None and recorded.response.status // 100 != res.response.status // 100:
                     self.confirm_mismatches += 1
                 for v in self.check(res, path, values, recorded=True):
@@ -550,6 +580,56 @@ class Explorer:
                               "what the recording created, values bound across sessions, or the API changed)")
         self._emit("confirming")
 
+    def _note_prefix_end(self, session: str, actions: Sequence[Action], path: Sequence[StepResult],
+                         values: Mapping[ValueKey, Any], *, session_end: bool) -> None:
+        """Keep the state this recorded prefix reached (its content, and the values bound live in this
+        replay) as a candidate search root. Branching adapters checkpoint it now; the others reach it
+        later by re-executing the prefix from the baseline."""
+        checkpoint, fp = self.db.snapshot(checkpoint=self.branching)
+        self.db_fp = fp
+        self.prefix_ends.append(_PrefixEnd(str(session), tuple(actions), tuple(path), dict(values), fp,
+                                           checkpoint, session_end))
+
+    def add_prefix_roots(self) -> list[StateNode]:
+        """Turn the best prefix ends into search roots at depth 0, up to ``max_prefix_roots`` distinct
+        states. Sessions with the same steps count once; the kinds of session take turns (each one's
+        end state first, then its deepest prefixes that ended in a write binding new values), so one
+        long session cannot take every root. A one-step prefix is what the search reaches anyway."""
+        assert self.root is not None
+        by_kind: dict[tuple[str, ...], list[int]] = {}
+        seen: set[tuple[str, ...]] = set()
+        for i, end in enumerate(self.prefix_ends):
+            steps = tuple(str(a) for a in end.actions)
+            useful = len(steps) > 1 and (end.session_end or self.template(end.actions[-1].template).method != "GET")
+            if steps in seen or not useful:
+                continue
+            seen.add(steps)
+            by_kind.setdefault(self._session_kind(end.session), []).append(i)
+        for ends in by_kind.values():
+            ends.sort(key=lambda i: (not self.prefix_ends[i].session_end, -len(self.prefix_ends[i].actions)))
+        ranked = [i for turn in itertools.zip_longest(*by_kind.values()) for i in turn if i is not None]
+        for i in ranked:
+            if len(self.prefix_roots) >= self.max_prefix_roots:
+                break
+            end = self.prefix_ends[i]
+            key = state_key([end.fingerprint], end.values, self.volatile)
+            if key in self.graph:
+                continue  # the baseline or an equal prefix state: searched already
+            node = StateNode(key=key, depth=0, fingerprint=end.fingerprint, values=dict(end.values), path=end.actions,
+                             lineage=(self.root.key, key), results=end.results, prefix_len=len(end.actions))
+            self.graph.add_state(node, prefix_root=True)
+            self.graph.add_transition(self.root.key, key, template=f"recorded:{end.session}:{len(end.actions)}",
+                                      label=f"recorded session {end.session}, {len(end.actions)} steps",
+                                      status=end.results[-1].response.status if end.results[-1].response else None)
+            if end.checkpoint is not None:
+                self.checkpoints[key] = end.checkpoint
+            self.prefix_roots.append(node)
+        self.prefix_ends.clear()  # the unused checkpoints and answers are not needed any more
+        return self.prefix_roots
+
+    def _session_kind(self, session: str) -> tuple[str, ...]:
+        return tuple(s.template for s in self.tset.sessions.get(session, ()) or ()) or (session,)
+
     def goto_root(self) -> None:
         assert self.root is not None
         if self.rollback:
@@ -560,6 +640,8 @@ class Explorer:
         assert self.root is not None
         frontier = make_frontier(strategy, observed)
         frontier.push(self.root)
+        for node in self.add_prefix_roots():
+            frontier.push(node)
         self.expand_depth = limits.depth
         deadline = None if limits.time_limit is None else time.monotonic() + limits.time_limit
         last_emit = 0.0
@@ -615,7 +697,8 @@ class Explorer:
         new = key not in self.graph
         if new:
             child = StateNode(key=key, depth=node.depth + 1, fingerprint=fp, values=values,
-                              path=node.path + (action,), lineage=node.lineage + (key,), results=path)
+                              path=node.path + (action,), lineage=node.lineage + (key,), results=path,
+                              prefix_len=node.prefix_len)
             self.graph.add_state(child)
         if checkpoint is not None and key not in self.checkpoints:
             self.checkpoints[key] = checkpoint
@@ -739,6 +822,18 @@ class Explorer:
 
 # ------------------------------------------------------------------ the whole job
 
+_UNSET = object()
+
+
+def _lineage_step(node: StateNode, i: int) -> tuple[Action, ...]:
+    """The actions from ``node.lineage[i]`` to ``node.lineage[i + 1]``: one action, or the whole
+    recorded prefix from the baseline to a prefix root."""
+    k = node.prefix_len
+    if k == 0:
+        return (node.path[i],)
+    return tuple(node.path[:k]) if i == 0 else (node.path[k + i - 1],)
+
+
 
 def _recorded_exchanges(tset: TemplateSet) -> dict[int, Exchange]:
     if not tset.source:
@@ -798,12 +893,18 @@ def explore(
     confirm: bool = True,
     shrink: bool = True,
     timeout: float = 10.0,
+    prefix_roots: int = DEFAULT_PREFIX_ROOTS,
 ) -> ExploreResult:
     """Explore orderings of ``tset``'s templates against ``target`` with ``adapters`` rolled back.
 
     ``adapters`` is one Adapter (an AdapterGroup for several databases) that is installed here and
     uninstalled at the end; None explores without any rollback. The databases are restored to the
     pre-run content at the end, also after errors and KeyboardInterrupt, and that is checked.
+
+    ``prefix_roots``: besides the baseline, the search also starts (at depth 0) from up to this many
+    states reached by replaying recorded session prefixes (needs ``confirm`` and a database; 0: off),
+    so a bug that needs a long recorded set-up (log in, order, pay) is a few explored steps away.
+    Findings from there carry the prefix steps, marked ``recorded_prefix``.
     """
     from venom_replay.graph.transition import observed_pairs
 
@@ -814,7 +915,7 @@ def explore(
         raise VenomError(f"unknown strategy {strategy!r} (choose bfs, dfs or coverage)")
     client = target if isinstance(target, HttpClient) else HttpClient(target, timeout=timeout)
     ex = Explorer(tset, client, adapters, checkers, databases=databases, swap_identities=swap_identities,
-                  progress=progress)
+                  progress=progress, prefix_roots=prefix_roots if confirm else 0)
     if adapters is None:
         ex.warnings.add("no-db", "no --db given: nothing is rolled back; branches see each other's writes and the API keeps them")
     stopped = "complete"
@@ -876,4 +977,5 @@ def explore(
         minimize_runs=ex.minimize_runs,
         recording=tset.source,
         search_seconds=ex.search_seconds,
+        prefix_roots=len(ex.prefix_roots),
     )

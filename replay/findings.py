@@ -19,6 +19,8 @@ class Action:
 
     template: str
     example: int = 0
+    recorded_prefix: bool = field(default=False, compare=False)
+    """A step of a recorded session replayed to reach a prefix root (not explored): reports mark it."""
 
     def __str__(self) -> str:
         return self.template if self.example == 0 else f"{self.template}@{self.example}"

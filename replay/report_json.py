@@ -52,7 +52,7 @@ def response_dict(resp: Response | None) -> dict[str, Any] | None:
     return {"status": r.status, "reason": r.reason, "headers": [list(p) for p in r.headers], "body": _body_text(r.body)}
 
 
-def step_summary(step: StepResult, example: int = 0) -> dict[str, Any]:
+def step_summary(step: StepResult, example: int = 0, *, recorded_prefix: bool = False) -> dict[str, Any]:
     return {
         "template": step.template.id,
         "method": step.request.method,
@@ -60,6 +60,8 @@ def step_summary(step: StepResult, example: int = 0) -> dict[str, Any]:
         "status": step.response.status if step.response is not None else None,
         "example": example,
         **({"error": step.error} if step.error else {}),
+        # A recorded session's step that set up the state the search started from (not explored).
+        **({"recorded_prefix": True} if recorded_prefix else {}),
     }
 
 
@@ -73,7 +75,8 @@ def finding_dict(f: Finding, number: int) -> dict[str, Any]:
         "count": f.count,
         "minimized": f.minimized,
         "original_length": f.original_length,
-        "sequence": [step_summary(s, a.example) for s, a in zip(f.steps, f.actions)],
+        "sequence": [step_summary(s, a.example, recorded_prefix=a.recorded_prefix)
+                     for s, a in zip(f.steps, f.actions)],
         "exchanges": [{"request": request_dict(s.request), "response": response_dict(s.response)} for s in f.steps],
         "details": _jsonable(f.details),
     }
@@ -106,6 +109,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "states": result.states,
         "transitions": result.transitions,
         "confirmed_steps": result.confirmed_steps,
+        "prefix_roots": result.prefix_roots,
         "minimize_runs": result.minimize_runs,
         "db_restored": result.db_restored,
         "checkers": result.checkers,

@@ -30,7 +30,8 @@ def markdown_summary(report: dict[str, Any]) -> str:
             lines.append(f"Bucket `{f['signature']}`, seen {f['count']} time(s). Minimal sequence:")
             lines.append("")
             for i, s in enumerate(f["sequence"], 1):
-                lines.append(f"{i}. `{s['method']} {s['path']}` → {s['status']}")
+                mark = " *(recorded prefix)*" if s.get("recorded_prefix") else ""
+                lines.append(f"{i}. `{s['method']} {s['path']}` → {s['status']}{mark}")
             lines.append("")
             lines.append(f"Reproduce: `venom-replay reproduce report.json {f['number']}`")
             lines.append("")

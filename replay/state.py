@@ -63,6 +63,9 @@ class StateNode:
     """State keys from the root to this state (this one last), along ``path``."""
     results: tuple[Any, ...] = ()
     """The executed steps (StepResult) along ``path``; refreshed when the path is re-executed."""
+    prefix_len: int = 0
+    """States below a prefix root: the first ``prefix_len`` actions of ``path`` are the recorded
+    prefix, one step of ``lineage`` (from the baseline to the prefix root)."""
 
 
 class StateGraph:
@@ -78,12 +81,12 @@ class StateGraph:
     def __len__(self) -> int:
         return len(self.nodes)
 
-    def add_state(self, node: StateNode, *, root: bool = False) -> None:
+    def add_state(self, node: StateNode, *, root: bool = False, prefix_root: bool = False) -> None:
         self.nodes[node.key] = node
         self.graph.add_node(
             node.key,
-            label="start" if root else f"S{len(self.nodes) - 1}",
-            kind="root" if root else "state",
+            label="start" if root else f"P{len(self.nodes) - 1}" if prefix_root else f"S{len(self.nodes) - 1}",
+            kind="root" if root else "prefix-root" if prefix_root else "state",
             details={"depth": node.depth, "bound values": len(node.values),
                      "db fingerprint": node.fingerprint[:16], "first reached by": " -> ".join(map(str, node.path)) or "(start)"},
         )

@@ -84,6 +84,11 @@ def test_demo_shop_double_refund_found_and_twin_clean(demo_shop, tmp_path):
         result = run(out, shop.url, open_adapter(db))
         assert result.db_restored is True and sqlite_dump(db[len("sqlite:///"):]) == before
         counts[fixed] = result.findings
-    sequences = {f.checker: [a.template for a in f.actions] for f in counts[False]}
-    assert sequences.get("repeated-success") == ["POST /login", "POST /orders/{order_id}/refund", "POST /orders/{order_id}/refund"]
+    refund = next((f for f in counts[False] if f.checker == "repeated-success"), None)
+    assert refund is not None, [f.message for f in counts[False]]
+    # Five steps, beyond the depth limit from the baseline: a recorded prefix (log in, order, pay) set
+    # up the state the search started from, then two explored refunds. Replayable from the baseline.
+    assert [a.template for a in refund.actions] == ["POST /login", "POST /orders", "POST /orders/{order_id}/pay",
+                                                     "POST /orders/{order_id}/refund", "POST /orders/{order_id}/refund"]
+    assert [a.recorded_prefix for a in refund.actions] == [True, True, True, False, False]
     assert counts[True] == [], [f.message for f in counts[True]]

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from venom_replay.proxy.errors import ConfigError, VenomError
 
-EXPLORE_DEFAULTS = {"strategy": "bfs", "depth": 3, "max_transitions": 2000, "time_limit": None}
+EXPLORE_DEFAULTS = {"strategy": "bfs", "depth": 3, "max_transitions": 2000, "time_limit": None, "prefix_roots": None}
 
 
 def build_checkers(tset: Any, *, recording: Path, config: Any, invariants: Path | None, learned: bool) -> tuple[list, list[str]]:
@@ -85,7 +85,9 @@ def print_summary(console: Console, report: dict[str, Any], out_dir: Path) -> No
         table.add_column("steps", justify="right")
         table.add_column("seen", justify="right")
         for f in findings:
-            table.add_row(str(f["number"]), f["checker"], f["message"], str(len(f["sequence"])), str(f["count"]))
+            recorded = sum(1 for s in f["sequence"] if s.get("recorded_prefix"))
+            steps = f"{len(f['sequence'])} ({recorded} recorded)" if recorded else str(len(f["sequence"]))
+            table.add_row(str(f["number"]), f["checker"], f["message"], steps, str(f["count"]))
         console.print(table)
     else:
         console.print("[green]no findings[/]")
@@ -116,6 +118,9 @@ Examples:
 @click.option("--depth", type=click.IntRange(1, 12), default=None, help="Longest sequence to run (default 3).")
 @click.option("--max-transitions", type=click.IntRange(1), default=None, help="Stop after this many steps (default 2000).")
 @click.option("--time-limit", type=click.FloatRange(0.1), default=None, metavar="SECONDS", help="Stop searching after this long.")
+@click.option("--prefix-roots", type=click.IntRange(0), default=None, metavar="N",
+              help="Also search from up to N states that recorded sessions reach (after log-in, order, pay...), "
+                   "so long set-ups cost no depth; 0 turns it off (default 6).")
 @click.option("--swap-identities", is_flag=True, help="Also run calls as each other recorded user (login as B, act on A's things).")
 @click.option("--invariants", type=click.Path(dir_okay=False, path_type=Path), help="Python file with invariant_* functions.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="venom.toml to use (default: the nearest one).")
@@ -123,7 +128,7 @@ Examples:
 @click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True, help="Seconds to wait for each reply.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout and nothing else (progress goes to stderr).")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
-            max_transitions: int | None, time_limit: float | None, swap_identities: bool, invariants: Path | None,
+            max_transitions: int | None, time_limit: float | None, prefix_roots: int | None, swap_identities: bool, invariants: Path | None,
             config_path: Path | None, no_learned: bool, timeout: float, as_json: bool) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
@@ -137,7 +142,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
 
     from venom_replay.proxy.config import load_config
     from venom_replay.proxy.infer import infer_templates
-    from venom_replay.replay.explorer import Limits
+    from venom_replay.replay.explorer import DEFAULT_PREFIX_ROOTS, Limits
     from venom_replay.replay.explorer import explore as run_explore
     from venom_replay.replay.http_client import Target
     from venom_replay.replay.report_json import write_reports
@@ -155,6 +160,9 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     limits = Limits(depth=int(depth or section["depth"]), max_transitions=int(max_transitions or section["max_transitions"]),
                     time_limit=time_limit if time_limit is not None else section["time_limit"])
 
+    if prefix_roots is None:
+        prefix_roots = DEFAULT_PREFIX_ROOTS if section["prefix_roots"] is None else int(section["prefix_roots"])
+
     tset = infer_templates(recording, config)
     if not tset.templates:
         raise VenomError(f"{recording}: no replayable calls in this recording")
@@ -168,7 +176,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
                 live.update(_stats_table(stats))
 
             result = run_explore(tset, target, adapters, strategy=strategy, limits=limits, checkers=checkers,
-                                 progress=progress, databases=handles, swap_identities=swap_identities, timeout=timeout)
+                                 progress=progress, databases=handles, swap_identities=swap_identities, timeout=timeout,
+                                 prefix_roots=prefix_roots)
     finally:
         close_handles(handles)
         if adapters is not None:
