@@ -48,6 +48,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,26 +124,49 @@ class PlantedBug:
     sequence: str
     """The shortest story that shows it, in words."""
     checkers: frozenset[str]
-    """Checkers that catch it (a learned invariant may catch a double refund too)."""
+    """Built-in checkers that catch it."""
     last_step: str
-    """Regex over ``METHOD /concrete/path`` of the finding's last step."""
+    """Regex over ``METHOD /concrete/path`` of such a finding's last step."""
+    learned_message: str | None = None
+    """Regex over a ``learned`` finding's message when a learned invariant shows this bug's damage."""
+    cause_step: str | None = None
+    """Regex over ``METHOD /concrete/path`` of a step a learned finding's sequence must contain."""
+    cause_repeats: int = 1
+    """How many times the cause step must occur on the same path (2 for a double refund)."""
 
     def caught_by(self, finding: dict[str, Any]) -> bool:
         """Whether a finding of report.json is this bug."""
         steps = finding.get("sequence") or []
-        if finding.get("checker") not in self.checkers or not steps:
+        if not steps:
+            return False
+        if finding.get("checker") == "learned":
+            return self._learned_shows_it(finding, steps)
+        if finding.get("checker") not in self.checkers:
             return False
         last = steps[-1]
         return re.fullmatch(self.last_step, f"{last['method']} {last['path']}") is not None
 
+    def _learned_shows_it(self, finding: dict[str, Any], steps: list[dict[str, Any]]) -> bool:
+        # A learned invariant names fields, not bugs: it counts for this bug only when its message is
+        # about this bug's fields and the sequence contains the call that does the damage.
+        if self.learned_message is None or self.cause_step is None:
+            return False
+        if not re.search(self.learned_message, finding.get("message", "")):
+            return False
+        causes = Counter(f"{s['method']} {s['path']}" for s in steps
+                         if re.fullmatch(self.cause_step, f"{s['method']} {s['path']}") and 200 <= s["status"] < 300)
+        return any(n >= self.cause_repeats for n in causes.values())
+
 
 PLANTED_BUGS: tuple[PlantedBug, ...] = (
     PlantedBug("double refund", "pay an order, refund it, refund it again (refunded > amount)",
-               frozenset({"repeated-success", "learned"}), r"POST /orders/\d+/refund"),
+               frozenset({"repeated-success"}), r"POST /orders/\d+/refund",
+               learned_message=r"refunded", cause_step=r"POST /orders/\d+/refund", cause_repeats=2),
     PlantedBug("read after delete", "delete an order, then GET it: still 200",
                frozenset({"use-after-delete"}), r"GET /orders/\d+"),
     PlantedBug("deleted item still listed", "delete an order or a product, then list them: still there",
-               frozenset({"deleted-still-listed", "learned"}), r"GET /(orders|products)"),
+               frozenset({"deleted-still-listed"}), r"GET /(orders|products)",
+               learned_message=r"deleted|listed", cause_step=r"DELETE /(orders|products)/\d+"),
     PlantedBug("access after demotion", "leave the admins group, then use the old token for an admin write",
                frozenset({"access-after-revoke"}), r"(POST|PATCH|PUT|DELETE) /(products|users|groups)\S*"),
 )

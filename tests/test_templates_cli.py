@@ -33,6 +33,8 @@ def test_json_lists_templates_with_produces_and_consumes(as_json):
     doc = next(c for c in by_id["GET /docs/{doc_id}"]["consumes"] if c["in"] == "path:doc_id")
     assert (doc["from"], doc["transform"]) == ("header:Location", "url-segment:1")
     assert by_id["GET /items/{item_id}"]["count"] == 12
+    for template in as_json["templates"]:  # flows seen only across sessions are listed, never bound
+        assert all(set(h) == {"in", "producer", "from", "instances"} for h in template["cross_session"])
 
 
 def test_secrets_are_masked_in_examples(as_json):

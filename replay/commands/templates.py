@@ -92,6 +92,11 @@ def _template_json(t: ActionTemplate, redact: bool) -> dict[str, Any]:
             }
             for c in t.consumes
         ],
+        # Values this template took from another session's responses: evidence, not a binding.
+        "cross_session": [
+            {"in": h.location, "producer": h.producer, "from": h.source, "instances": h.instances}
+            for h in t.cross_session
+        ],
         "fields": [
             {"in": f.location, "kind": f.kind, "examples": [_example(f.location, v, redact) for v in f.examples]}
             for f in t.fields
