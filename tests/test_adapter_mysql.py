@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
-from support.db_servers import (PROPERTY_SCHEMA, WriterProcess, dump_content, installed_objects, property_steps,
-                                run_property_scenario, run_writer_process)
+from support.db_servers import (
+    PROPERTY_SCHEMA,
+    check_random_writes_restore_exactly,
+    dump_content,
+    installed_objects,
+    run_writer_process,
+)
 from venom_replay.adapters.base import AdapterError, CannotRestore
 from venom_replay.adapters.registry import open_adapter
 
@@ -113,19 +116,4 @@ def test_missing_trigger_privilege_is_one_clear_line(mariadb_server, shop_url):
                                       pytest.param(150, id="long", marks=pytest.mark.slow)])
 def test_random_writes_restore_exactly(mysql_url, examples):
     run_writer_process(mysql_url, PROPERTY_SCHEMA["mysql"])
-    adapter = open_adapter(mysql_url)
-    adapter.install()
-    writer = WriterProcess(mysql_url)
-
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(steps=property_steps("mysql"))
-    def scenario(steps):
-        run_property_scenario(adapter, mysql_url, writer, "mysql", steps)
-
-    try:
-        scenario()
-    finally:
-        writer.close()
-        adapter.uninstall()
-        adapter.close()
-    assert installed_objects(mysql_url) == []
+    check_random_writes_restore_exactly(mysql_url, "mysql", examples)

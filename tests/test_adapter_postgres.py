@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
-from support.db_servers import (WriterProcess, dump_content, installed_objects, property_steps,
-                                run_property_scenario, run_writer_process, PROPERTY_SCHEMA)
+from support.db_servers import (
+    PROPERTY_SCHEMA,
+    WriterProcess,
+    check_random_writes_restore_exactly,
+    dump_content,
+    installed_objects,
+    run_writer_process,
+)
 from venom_replay.adapters.base import AdapterError, CannotRestore
 from venom_replay.adapters.registry import open_adapter
 
@@ -210,19 +213,4 @@ def test_savepoint_mode_only_covers_the_connection_it_hands_out(shop_url):
                                       pytest.param(150, id="long", marks=pytest.mark.slow)])
 def test_random_writes_restore_exactly(pg_url, examples):
     run_writer_process(pg_url, PROPERTY_SCHEMA["pg"])
-    adapter = open_adapter(pg_url)
-    adapter.install()
-    writer = WriterProcess(pg_url)
-
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(steps=property_steps("pg"))
-    def scenario(steps):
-        run_property_scenario(adapter, pg_url, writer, "pg", steps)
-
-    try:
-        scenario()
-    finally:
-        writer.close()
-        adapter.uninstall()
-        adapter.close()
-    assert installed_objects(pg_url) == []
+    check_random_writes_restore_exactly(pg_url, "pg", examples)

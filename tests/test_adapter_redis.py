@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
-from support.db_servers import (PROPERTY_SCHEMA, WriterProcess, dump_content, installed_objects, property_steps,
-                                run_property_scenario, run_writer_process)
+from support.db_servers import (
+    PROPERTY_SCHEMA,
+    check_random_writes_restore_exactly,
+    dump_content,
+    installed_objects,
+    run_writer_process,
+)
 from venom_replay.adapters.base import AdapterError, CannotRestore
 from venom_replay.adapters.group import AdapterGroup
 from venom_replay.adapters.registry import open_adapter
@@ -114,19 +117,5 @@ def test_group_checkpoints_a_database_and_a_cache_together(pg_url, redis_url):
 @pytest.mark.parametrize("examples", [pytest.param(15, id="quick"),
                                       pytest.param(200, id="long", marks=pytest.mark.slow)])
 def test_random_writes_restore_exactly(redis_server, redis_url, mode, examples):
-    adapter = open_adapter(redis_url, mode=mode)
-    adapter.install()
-    writer = WriterProcess(redis_url)
-
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(steps=property_steps("redis"))
-    def scenario(steps):
-        run_property_scenario(adapter, redis_url, writer, "redis", steps)
-
-    try:
-        scenario()
-    finally:
-        writer.close()
-        adapter.uninstall()
-        adapter.close()
+    check_random_writes_restore_exactly(redis_url, "redis", examples, mode=mode)
     spare_ok(redis_server, redis_url)

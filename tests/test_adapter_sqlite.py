@@ -5,10 +5,13 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
-from support.db_servers import (PROPERTY_SCHEMA, WriterProcess, dump_content, installed_objects, property_steps,
-                                run_property_scenario, run_writer_process)
+from support.db_servers import (
+    PROPERTY_SCHEMA,
+    check_random_writes_restore_exactly,
+    dump_content,
+    installed_objects,
+    run_writer_process,
+)
 from venom_replay.adapters.base import AdapterError, CannotRestore
 from venom_replay.adapters.registry import open_adapter
 
@@ -107,19 +110,4 @@ def test_killed_run_recovered_on_next_install(shop_url):
                                       pytest.param(200, id="long", marks=pytest.mark.slow)])
 def test_random_writes_restore_exactly(sqlite_url, mode, examples):
     run_writer_process(sqlite_url, ["PRAGMA journal_mode = WAL", *PROPERTY_SCHEMA["sqlite"]])
-    adapter = open_adapter(sqlite_url, mode=mode)
-    adapter.install()
-    writer = WriterProcess(sqlite_url)
-
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(steps=property_steps("sqlite"))
-    def scenario(steps):
-        run_property_scenario(adapter, sqlite_url, writer, "sqlite", steps)
-
-    try:
-        scenario()
-    finally:
-        writer.close()
-        adapter.uninstall()
-        adapter.close()
-    assert installed_objects(sqlite_url) == []
+    check_random_writes_restore_exactly(sqlite_url, "sqlite", examples, mode=mode)

@@ -589,6 +589,31 @@ def run_property_scenario(adapter: Any, url: str, writer: WriterProcess, kind: s
     assert dump_content(url) == path[0][1]
 
 
+def check_random_writes_restore_exactly(url: str, kind: str, examples: int, **adapter_options: Any) -> None:
+    """The per-adapter property test: random writes from another process interleaved with checkpoints
+    and restores (``run_property_scenario``), then uninstall must leave no object of ours behind."""
+    from hypothesis import HealthCheck, given, settings
+
+    from venom_replay.adapters.registry import open_adapter
+
+    adapter = open_adapter(url, **adapter_options)
+    adapter.install()
+    writer = WriterProcess(url)
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(steps=property_steps(kind))
+    def scenario(steps: Sequence[tuple]) -> None:
+        run_property_scenario(adapter, url, writer, kind, steps)
+
+    try:
+        scenario()
+    finally:
+        writer.close()
+        adapter.uninstall()
+        adapter.close()
+    assert installed_objects(url) == []
+
+
 def property_steps(kind: str):
     """Hypothesis strategy: random writes interleaved with checkpoints and restores."""
     from hypothesis import strategies as st
