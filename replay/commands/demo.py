@@ -186,7 +186,9 @@ def _verdict(console: Console, report: dict[str, Any], report_dir: Path, *, fixe
     for f in findings:
         console.print(f"\n[bold]finding {f['number']}[/] ([red]{f['checker']}[/]): {f['message']}")
         for i, step in enumerate(f["sequence"], 1):
-            console.print(f"   {i}. {step['method']} {step['path']}  -> {step['status']}")
+            # Steps replayed from a recorded session to reach a search root were not explored.
+            recorded = "  (recorded session)" if step.get("recorded_prefix") else ""
+            console.print(f"   {i}. {step['method']} {step['path']}  -> {step['status']}{recorded}")
     console.print()
     if fixed:
         verdict = not findings and report["db_restored"] is True
