@@ -10,7 +10,7 @@ the same way inference read the recorded ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -78,6 +78,29 @@ def _resolve(c: Consumption, values: Mapping[tuple[str, str], Any], recorded: An
     if produced is _MISSING:
         return recorded
     return _coerce_like(apply_transform(c.transform, produced), recorded)
+
+
+def _bind_pair(
+    pairs: list[tuple[str, str]],
+    name: str,
+    c: Consumption,
+    values: Mapping[tuple[str, str], Any],
+    matches: Callable[[str], bool] | None = None,
+) -> None:
+    """Set ``name`` in (key, value) pairs (query, form, headers, cookies) to the binding's value.
+
+    The recorded pair keeps its position and key spelling; a binding whose producer has not run keeps
+    the recorded value, and one with no recorded pair is appended.
+    """
+    matches = matches or (lambda key: key == name)
+    idx = next((i for i, (k, _) in enumerate(pairs) if matches(k)), None)
+    value = _resolve(c, values, pairs[idx][1] if idx is not None else _MISSING)
+    if value is _MISSING:
+        return
+    if idx is None:
+        pairs.append((name, str(value)))
+    else:
+        pairs[idx] = (pairs[idx][0], str(value))
 
 
 # ---------------------------------------------------------------- rendering
@@ -161,16 +184,7 @@ def render_request(
     # Query parameters.
     for loc, c in by_loc.items():
         if loc.startswith("query:"):
-            name = loc[len("query:"):]
-            idx = next((i for i, (k, _) in enumerate(req.query) if k == name), None)
-            recorded = req.query[idx][1] if idx is not None else _MISSING
-            value = _resolve(c, values, recorded)
-            if value is _MISSING:
-                continue
-            if idx is None:
-                req.query.append((name, str(value)))
-            else:
-                req.query[idx] = (name, str(value))
+            _bind_pair(req.query, loc[len("query:"):], c, values)
 
     # Body: JSON fields or form fields.
     body_bindings = [(loc, c) for loc, c in by_loc.items() if loc.startswith(("body:", "form:"))]
@@ -178,18 +192,8 @@ def render_request(
         if is_form(req.headers):
             pairs = form_pairs(req.body)
             for loc, c in body_bindings:
-                if not loc.startswith("form:"):
-                    continue
-                name = loc[len("form:"):]
-                idx = next((i for i, (k, _) in enumerate(pairs) if k == name), None)
-                recorded = pairs[idx][1] if idx is not None else _MISSING
-                value = _resolve(c, values, recorded)
-                if value is _MISSING:
-                    continue
-                if idx is None:
-                    pairs.append((name, str(value)))
-                else:
-                    pairs[idx] = (name, str(value))
+                if loc.startswith("form:"):
+                    _bind_pair(pairs, loc[len("form:"):], c, values)
             req.body = urlencode(pairs).encode()
         else:
             data = req.json()
@@ -211,31 +215,14 @@ def render_request(
     headers = [(k, v) for k, v in req.headers if k.lower() not in ("content-length", "host")]
     cookie_bindings = [(loc[len("cookie:"):], c) for loc, c in by_loc.items() if loc.startswith("cookie:")]
     for loc, c in by_loc.items():
-        if not loc.startswith("header:"):
-            continue
-        name = loc[len("header:"):]
-        idx = next((i for i, (k, _) in enumerate(headers) if canonical_header(k) == name), None)
-        recorded = headers[idx][1] if idx is not None else _MISSING
-        value = _resolve(c, values, recorded)
-        if value is _MISSING:
-            continue
-        if idx is None:
-            headers.append((name, str(value)))
-        else:
-            headers[idx] = (headers[idx][0], str(value))
+        if loc.startswith("header:"):
+            name = loc[len("header:"):]
+            _bind_pair(headers, name, c, values, lambda key, name=name: canonical_header(key) == name)
     if cookie_bindings:
         idx = next((i for i, (k, _) in enumerate(headers) if k.lower() == "cookie"), None)
         jar = parse_cookie_header(headers[idx][1]) if idx is not None else []
         for name, c in cookie_bindings:
-            pos = next((i for i, (k, _) in enumerate(jar) if k == name), None)
-            recorded = jar[pos][1] if pos is not None else _MISSING
-            value = _resolve(c, values, recorded)
-            if value is _MISSING:
-                continue
-            if pos is None:
-                jar.append((name, str(value)))
-            else:
-                jar[pos] = (name, str(value))
+            _bind_pair(jar, name, c, values)
         line = "; ".join(f"{k}={v}" for k, v in jar)
         if idx is None:
             headers.append(("Cookie", line))
