@@ -55,8 +55,12 @@ ValueKey = tuple[str, str]
 MAX_CONFIRM_STEPS_PER_SESSION = 60
 MAX_CONFIRM_STEPS = 400
 MAX_WARNINGS_PER_KIND = 5
-DEFAULT_PREFIX_ROOTS = 6
+DEFAULT_PREFIX_ROOTS = 12
 """How many states reached by recorded session prefixes are searched from, besides the baseline."""
+DEFAULT_PREFIX_DEPTH = 1
+"""How many explored steps follow a recorded prefix: one unseen step off the recorded path (a second
+refund, a read after the recorded delete, an admin call after the recorded demotion) is cheap to try
+from every prefix; longer unseen sequences are the baseline search's job."""
 
 
 @dataclass(slots=True)
@@ -65,6 +69,8 @@ class Limits:
     max_transitions: int = 2000
     time_limit: float | None = None
     """Seconds for the search phase; minimisation and the final restore come on top."""
+    prefix_depth: int = DEFAULT_PREFIX_DEPTH
+    """Longest explored sequence after a recorded prefix (the baseline's is ``depth``)."""
 
 
 @dataclass(slots=True)
@@ -322,7 +328,7 @@ class Explorer:
         self.db_cp: Checkpoint | None = None
         """The checkpoint whose content the databases hold unless ``dirty``: a step that changed nothing
         leaves them at it, whichever state it led to."""
-        self.expand_depth = 0
+        self.limits = Limits()
         self.db_fp = ""
         self.root: StateNode | None = None
         self.probed: set[str] = set()
@@ -359,6 +365,11 @@ class Explorer:
     def enabled(self, action: Action, values: Mapping[ValueKey, Any]) -> bool:
         tpl = self.template(action.template)
         return not missing_values(tpl, self.effective_values(tpl, values))
+
+    def runnable(self, action: Action, values: Mapping[ValueKey, Any]) -> bool:
+        """A step of a recorded prefix runs as it was recorded: a value it took from another session
+        (the product the admin created) is the recorded one, as when the prefix was first replayed."""
+        return action.recorded_prefix or self.enabled(action, values)
 
     def run_step(self, action: Action, values: Mapping[ValueKey, Any]) -> StepResult:
         tpl = self.template(action.template)
@@ -470,7 +481,7 @@ class Explorer:
         for i in range(start, len(node.lineage) - 1):
             nxt = self.graph.nodes[node.lineage[i + 1]]
             for action in _lineage_step(node, i):
-                if not self.enabled(action, values):
+                if not self.runnable(action, values):
                     self.warnings.add("replay", f"state {nxt.key}: {action} is no longer enabled when re-executing its path")
                     self.db_at, self.dirty = None, True
                     return False
@@ -547,12 +558,11 @@ class Explorer:
             values: dict[ValueKey, Any] = {}
             path: list[StepResult] = []
             actions: list[Action] = []
-            replayable = self.max_prefix_roots > 0  # the prefix so far replays as the explorer would
+            replayable = self.max_prefix_roots > 0
             for n, step in enumerate(steps, 1):
                 budget -= 1
                 recorded = recording_exchanges.get(step.seq)
                 action = Action(step.template, _closest_example(self.template(step.template), recorded), recorded_prefix=True)
-                replayable = replayable and self.enabled(action, values)
                 res = self.run_step(action, values)
                 self.confirmed_steps += 1
                 self.dirty = True
@@ -563,7 +573,11 @@ class Explorer:
                 values = self.bind(values, res)
                 path.append(res)
                 actions.append(action)
-                if replayable and (n == len(steps) or any(before.get(k, _UNSET) != v for k, v in values.items())):
+                # A prefix may end where the session ends, where it bound new values, or after a write
+                # that succeeded (the state a second refund or a read after the delete starts from).
+                wrote = res.response.status < 300 and self.template(step.template).method not in ("GET", "HEAD", "OPTIONS")
+                if replayable and (n == len(steps) or wrote
+                                   or any(before.get(k, _UNSET) != v for k, v in values.items())):
                     self._note_prefix_end(session, actions, path, values, session_end=n == len(steps))
                 if recorded is not None and recorded.response is not None and recorded.response.status // 100 != res.response.status // 100:
                     self.confirm_mismatches += 1
@@ -592,11 +606,12 @@ class Explorer:
 
     def add_prefix_roots(self) -> list[StateNode]:
         """Turn the best prefix ends into search roots at depth 0, up to ``max_prefix_roots`` distinct
-        states. Sessions with the same steps count once; the kinds of session take turns (each one's
-        end state first, then its deepest prefixes that ended in a write binding new values), so one
-        long session cannot take every root. A one-step prefix is what the search reaches anyway."""
+        states. Sessions with the same steps count once. Prefixes are grouped by their last call (after
+        a refund, after a delete, at a session's end...) and the groups take turns, deepest prefix first,
+        so the roots cover the most different recorded moments and no long session takes them all.
+        A one-step prefix is what the search reaches anyway."""
         assert self.root is not None
-        by_kind: dict[tuple[str, ...], list[int]] = {}
+        by_last: dict[tuple[str, bool], list[int]] = {}
         seen: set[tuple[str, ...]] = set()
         for i, end in enumerate(self.prefix_ends):
             steps = tuple(str(a) for a in end.actions)
@@ -604,10 +619,10 @@ class Explorer:
             if steps in seen or not useful:
                 continue
             seen.add(steps)
-            by_kind.setdefault(self._session_kind(end.session), []).append(i)
-        for ends in by_kind.values():
-            ends.sort(key=lambda i: (not self.prefix_ends[i].session_end, -len(self.prefix_ends[i].actions)))
-        ranked = [i for turn in itertools.zip_longest(*by_kind.values()) for i in turn if i is not None]
+            by_last.setdefault((end.actions[-1].template, end.session_end), []).append(i)
+        for ends in by_last.values():
+            ends.sort(key=lambda i: -len(self.prefix_ends[i].actions))
+        ranked = [i for turn in itertools.zip_longest(*by_last.values()) for i in turn if i is not None]
         for i in ranked:
             if len(self.prefix_roots) >= self.max_prefix_roots:
                 break
@@ -642,12 +657,12 @@ class Explorer:
         frontier.push(self.root)
         for node in self.add_prefix_roots():
             frontier.push(node)
-        self.expand_depth = limits.depth
+        self.limits = limits
         deadline = None if limits.time_limit is None else time.monotonic() + limits.time_limit
         last_emit = 0.0
         while len(frontier):
             node = frontier.pop()
-            if node.depth >= limits.depth:
+            if not self.expandable(node):
                 continue
             actions = frontier.order_actions(node, [a for a in self.actions if self.enabled(a, node.values)])
             for i, action in enumerate(actions):
@@ -661,13 +676,23 @@ class Explorer:
                     break
                 # Where the next step starts (this node again, or the next one to expand): its restore
                 # can ride with this step's snapshot.
-                then = node if i + 1 < len(actions) else frontier.peek(limits.depth)
+                then = node if i + 1 < len(actions) else frontier.peek(self.expandable)
                 self._expand(node, action, frontier, then=then)
                 now = time.monotonic()
                 if now - last_emit > 0.2:
                     last_emit = now
                     self._emit("exploring")
         return "complete"
+
+    def _depth_limit(self, node: StateNode) -> int:
+        """States below a recorded prefix are searched less deep than the baseline's."""
+        return min(self.limits.prefix_depth, self.limits.depth) if node.prefix_len else self.limits.depth
+
+    def _budget(self, node: StateNode) -> int:
+        return self._depth_limit(node) - node.depth
+
+    def expandable(self, node: StateNode) -> bool:
+        return self._budget(node) > 0
 
     def _expand(self, node: StateNode, action: Action, frontier: Frontier, *, then: StateNode | None = None) -> None:
         """Run ``action`` from ``node`` (the databases are there), check it, merge or queue the new
@@ -691,16 +716,22 @@ class Explorer:
             self.book.add(v, list(node.path) + [action], list(path))
         probe = self.rollback and tpl.id not in self.probed
         # The child will be expanded later: in branching mode its checkpoint comes with the fingerprint.
-        checkpoint, fp, restored = self._observe(with_checkpoint=self.branching and node.depth + 1 < self.expand_depth,
+        checkpoint, fp, restored = self._observe(with_checkpoint=self.branching and node.depth + 1 < self._depth_limit(node),
                                                  then=node if probe else then)
         key = state_key([fp], values, self.volatile)
-        new = key not in self.graph
-        if new:
-            child = StateNode(key=key, depth=node.depth + 1, fingerprint=fp, values=values,
-                              path=node.path + (action,), lineage=node.lineage + (key,), results=path,
-                              prefix_len=node.prefix_len)
+        child = StateNode(key=key, depth=node.depth + 1, fingerprint=fp, values=values,
+                          path=node.path + (action,), lineage=node.lineage + (key,), results=path,
+                          prefix_len=node.prefix_len)
+        first_visit = self.graph.nodes.get(key)
+        # A state first reached below a recorded prefix (searched less deep) and now from the baseline
+        # with more depth to go is searched again from this visit, its checkpoint included.
+        deeper = first_visit is not None and self._budget(child) > self._budget(first_visit)
+        new = first_visit is None or deeper
+        if first_visit is None:
             self.graph.add_state(child)
-        if checkpoint is not None and key not in self.checkpoints:
+        elif deeper:
+            self.graph.nodes[key] = child
+        if checkpoint is not None and (key not in self.checkpoints or deeper):
             self.checkpoints[key] = checkpoint
             if not restored:
                 self.db_base, self.dirty, self.db_cp = key, False, checkpoint  # exactly at that checkpoint
@@ -758,7 +789,7 @@ class Explorer:
         path: list[StepResult] = []
         violations: list[Violation] = []
         for i, action in enumerate(actions):
-            if not self.enabled(action, values):
+            if not self.runnable(action, values):
                 self.db_at, self.dirty = None, True
                 return None
             res = self.run_step(action, values)

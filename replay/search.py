@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .findings import Action
 from .state import StateNode
@@ -39,10 +39,10 @@ class Frontier:
     def order_actions(self, node: StateNode, actions: list[Action]) -> list[Action]:
         return actions
 
-    def peek(self, max_depth: int) -> StateNode | None:
+    def peek(self, expandable: Callable[[StateNode], bool]) -> StateNode | None:
         """The state that will be expanded next (whatever is pushed meanwhile), if that is known."""
-        for node in self._queue:  # states at the depth limit are popped and skipped
-            if node.depth < max_depth:
+        for node in self._queue:  # states at their depth limit are popped and skipped
+            if expandable(node):
                 return node
         return None
 
@@ -50,7 +50,7 @@ class Frontier:
 class DepthFirst(Frontier):
     name = "dfs"
 
-    def peek(self, max_depth: int) -> StateNode | None:
+    def peek(self, expandable: Callable[[StateNode], bool]) -> StateNode | None:
         return None  # the children of the state being expanded come first
 
     def push(self, node: StateNode, novelty: int = 0) -> None:
@@ -78,7 +78,7 @@ class CoverageGuided(Frontier):
     def pop(self) -> StateNode:
         return heapq.heappop(self._heap)[3]
 
-    def peek(self, max_depth: int) -> StateNode | None:
+    def peek(self, expandable: Callable[[StateNode], bool]) -> StateNode | None:
         return None  # a new state may take the lead
 
     def __len__(self) -> int:

@@ -120,18 +120,10 @@ def test_coverage_search_on_the_correct_demo_shop_reports_nothing(demo_shop, tmp
     creating products after leaving the admins group, which the shop refuses on replay)."""
     import time
 
-    from support.proxy import recording_proxy
-    from venom_replay.proxy.infer import infer_templates
     from venom_replay.replay.checkers_builtin import builtin_checkers
-    from venom_replay.replay.demo_traffic import run_traffic
     from venom_replay.replay.explorer import Limits, _recorded_exchanges, explore
 
-    db = f"sqlite:///{tmp_path / 'shop.db'}"
-    shop = demo_shop(db, fixed=True)
-    out = tmp_path / "shop.vrec"
-    with recording_proxy(shop.url, out) as proxy:
-        run_traffic(proxy.url)
-    tset = infer_templates(out)
+    db, shop, tset = _recorded_correct_demo_shop(tmp_path, demo_shop)
     adapter = open_adapter(db)
     started = time.monotonic()
     try:
@@ -143,3 +135,44 @@ def test_coverage_search_on_the_correct_demo_shop_reports_nothing(demo_shop, tmp
           [w for w in result.warnings if "reproduc" in w])
     assert result.db_restored is True and result.transitions >= 300
     assert [f.message for f in result.findings] == []
+
+
+
+def test_prefix_roots_are_searched_to_their_own_depth(tmp_path, demo_shop):
+    """Below a recorded prefix the search goes ``prefix_depth`` steps; from the baseline ``depth``, and
+    a state that a baseline path reaches with depth to go is expanded even if a prefix reached it first."""
+    from venom_replay.replay.explorer import Limits, explore
+
+    db, shop, tset = _recorded_correct_demo_shop(tmp_path, demo_shop)
+    adapter = open_adapter(db)
+    try:
+        result = explore(tset, shop.url, adapter, limits=Limits(depth=3, max_transitions=5000, prefix_depth=1),
+                         prefix_roots=12, shrink=False)
+    finally:
+        adapter.close()
+    assert result.stopped == "complete" and result.prefix_roots > 0 and result.db_restored is True
+    graph = result.graph
+    nodes = list(graph.nodes.values())
+    assert max(n.depth for n in nodes if n.prefix_len) == 1
+    assert max(n.depth for n in nodes if not n.prefix_len) == 3
+    # Every state that a baseline path reaches with depth to go was expanded (each has an enabled
+    # action: log in), also those a recorded prefix had reached first.
+    unexpanded = [(graph.nodes[u].path, data["template"]) for u, v, data in graph.graph.edges(data=True)
+                  if not graph.nodes[u].prefix_len and graph.nodes[u].depth < 2
+                  and not data["template"].startswith("recorded:") and graph.graph.out_degree(v) == 0]
+    assert unexpanded == []
+
+
+def _recorded_correct_demo_shop(tmp_path, demo_shop):  # noqa: ANN001, ANN202 - fixtures
+    """The demo shop's correct twin on SQLite with its scripted traffic recorded through the proxy."""
+    from support.proxy import recording_proxy
+
+    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.replay.demo_traffic import run_traffic
+
+    db = f"sqlite:///{tmp_path / 'shop.db'}"
+    shop = demo_shop(db, fixed=True)
+    recording = tmp_path / "shop.vrec"
+    with recording_proxy(shop.url, recording) as proxy:
+        run_traffic(proxy.url)
+    return db, shop, infer_templates(recording)

@@ -41,10 +41,12 @@ Examples:
 @click.option("--depth", type=click.IntRange(1, 8), default=4, show_default=True, help="Longest sequence to explore.")
 @click.option("--time-limit", type=click.FloatRange(1), default=40.0, show_default=True, metavar="SECONDS",
               help="Stop exploring after this long.")
-@click.option("--prefix-roots", type=click.IntRange(0), default=3, show_default=True, metavar="N",
+@click.option("--prefix-roots", type=click.IntRange(0), default=12, show_default=True, metavar="N",
               help="Also start the search from up to N states that recorded sessions reach (0: only the baseline).")
+@click.option("--prefix-depth", type=click.IntRange(1, 8), default=1, show_default=True, metavar="N",
+              help="Longest explored sequence after a recorded prefix.")
 def demo(db_url: str | None, report_dir: Path, keep: bool, fixed: bool, depth: int, time_limit: float,
-         prefix_roots: int) -> None:
+         prefix_roots: int, prefix_depth: int) -> None:
     """Run the whole pipeline on a bundled shop API with planted sequence bugs.
 
     Starts the shop in its own process (SQLite in a temp dir, or the PostgreSQL you name), records
@@ -70,13 +72,13 @@ def demo(db_url: str | None, report_dir: Path, keep: bool, fixed: bool, depth: i
             cleanup.callback(_drop_or_keep_pg, console, db_url, shop_db, keep)
             where = f"PostgreSQL database {urlsplit(shop_db).path.lstrip('/')} (created for the demo)"
         ok = _run(console, cleanup, shop_db, where, workdir, report_dir, fixed=fixed, depth=depth, time_limit=time_limit,
-                  prefix_roots=prefix_roots)
+                  prefix_roots=prefix_roots, prefix_depth=prefix_depth)
     console.print(f"done in {time.monotonic() - started:.1f} s")
     sys.exit(0 if ok else 1)
 
 
 def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir: Path, report_dir: Path, *,
-         fixed: bool, depth: int, time_limit: float, prefix_roots: int) -> bool:
+         fixed: bool, depth: int, time_limit: float, prefix_roots: int, prefix_depth: int) -> bool:
     from venom_replay.graph.export import export_graph
     from venom_replay.graph.transition import build_transition_graph
     from venom_replay.graph.unseen import count_unseen
@@ -125,7 +127,7 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
                   f"orderings never recorded ({counts}) -> {graph_path}")
 
     report = _explore(console, tset, recording_path, shop.url, shop_db, report_dir, depth=depth, time_limit=time_limit,
-                      prefix_roots=prefix_roots)
+                      prefix_roots=prefix_roots, prefix_depth=prefix_depth)
     shutil.copyfile(recording_path, report_dir / "shop.vrec")
     (report_dir / "shop.vrec").chmod(0o600)
     return _verdict(console, report, report_dir, fixed=fixed)
@@ -148,7 +150,7 @@ def _templates_table(tset: Any) -> Table:
 
 
 def _explore(console: Console, tset: Any, recording_path: Path, target: str, db: str, report_dir: Path, *,
-             depth: int, time_limit: float, prefix_roots: int) -> dict[str, Any]:
+             depth: int, time_limit: float, prefix_roots: int, prefix_depth: int) -> dict[str, Any]:
     from rich.live import Live
 
     from venom_replay.proxy.config import VenomConfig
@@ -165,7 +167,8 @@ def _explore(console: Console, tset: Any, recording_path: Path, target: str, db:
     try:
         with Live(console=console, transient=True, refresh_per_second=4) as live:
             result = run_explore(tset, target, adapters, strategy="bfs",
-                                 limits=Limits(depth=depth, max_transitions=100_000, time_limit=time_limit),
+                                 limits=Limits(depth=depth, max_transitions=100_000, time_limit=time_limit,
+                                               prefix_depth=prefix_depth),
                                  checkers=checkers, progress=lambda stats: live.update(_stats_table(stats)),
                                  databases=handles, prefix_roots=prefix_roots)
     finally:

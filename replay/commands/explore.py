@@ -15,7 +15,8 @@ from rich.table import Table
 
 from venom_replay.proxy.errors import ConfigError, VenomError
 
-EXPLORE_DEFAULTS = {"strategy": "bfs", "depth": 3, "max_transitions": 2000, "time_limit": None, "prefix_roots": None}
+EXPLORE_DEFAULTS = {"strategy": "bfs", "depth": 3, "max_transitions": 2000, "time_limit": None, "prefix_roots": None,
+                    "prefix_depth": None}
 
 
 def build_checkers(tset: Any, *, recording: Path, config: Any, invariants: Path | None, learned: bool) -> tuple[list, list[str]]:
@@ -120,7 +121,9 @@ Examples:
 @click.option("--time-limit", type=click.FloatRange(0.1), default=None, metavar="SECONDS", help="Stop searching after this long.")
 @click.option("--prefix-roots", type=click.IntRange(0), default=None, metavar="N",
               help="Also search from up to N states that recorded sessions reach (after log-in, order, pay...), "
-                   "so long set-ups cost no depth; 0 turns it off (default 6).")
+                   "so long set-ups cost no depth; 0 turns it off (default 12).")
+@click.option("--prefix-depth", type=click.IntRange(1, 12), default=None, metavar="N",
+              help="Longest explored sequence after a recorded prefix (default 1: every unseen next step).")
 @click.option("--swap-identities", is_flag=True, help="Also run calls as each other recorded user (login as B, act on A's things).")
 @click.option("--invariants", type=click.Path(dir_okay=False, path_type=Path), help="Python file with invariant_* functions.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="venom.toml to use (default: the nearest one).")
@@ -128,7 +131,8 @@ Examples:
 @click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True, help="Seconds to wait for each reply.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout and nothing else (progress goes to stderr).")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
-            max_transitions: int | None, time_limit: float | None, prefix_roots: int | None, swap_identities: bool, invariants: Path | None,
+            max_transitions: int | None, time_limit: float | None, prefix_roots: int | None, prefix_depth: int | None,
+            swap_identities: bool, invariants: Path | None,
             config_path: Path | None, no_learned: bool, timeout: float, as_json: bool) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
@@ -142,7 +146,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
 
     from venom_replay.proxy.config import load_config
     from venom_replay.proxy.infer import infer_templates
-    from venom_replay.replay.explorer import DEFAULT_PREFIX_ROOTS, Limits
+    from venom_replay.replay.explorer import DEFAULT_PREFIX_DEPTH, DEFAULT_PREFIX_ROOTS, Limits
     from venom_replay.replay.explorer import explore as run_explore
     from venom_replay.replay.http_client import Target
     from venom_replay.replay.report_json import write_reports
@@ -158,7 +162,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     if strategy not in ("bfs", "dfs", "coverage"):
         raise ConfigError(f"{config.path}: [explore] strategy {strategy!r}: choose bfs, dfs or coverage")
     limits = Limits(depth=int(depth or section["depth"]), max_transitions=int(max_transitions or section["max_transitions"]),
-                    time_limit=time_limit if time_limit is not None else section["time_limit"])
+                    time_limit=time_limit if time_limit is not None else section["time_limit"],
+                    prefix_depth=int(prefix_depth or section["prefix_depth"] or DEFAULT_PREFIX_DEPTH))
 
     if prefix_roots is None:
         prefix_roots = DEFAULT_PREFIX_ROOTS if section["prefix_roots"] is None else int(section["prefix_roots"])
