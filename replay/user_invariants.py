@@ -76,6 +76,7 @@ class PythonInvariants:
             self.invariants.append(_PyInvariant(attr, _first_line(fn.__doc__) or attr, fn, params))
         if not self.invariants:
             raise ConfigError(f"--invariants {self.path}: no function named invariant_* or check_* in it")
+        self.first_breaks = FirstBreaks()
 
     def check(self, ctx: StepContext) -> list[Violation]:
         handles = dict(ctx.databases)
@@ -88,7 +89,7 @@ class PythonInvariants:
             "step": ctx.step,
             "path": ctx.path,
         }
-        out = []
+        broken: list[tuple[_PyInvariant, str]] = []
         for inv in self.invariants:
             try:
                 verdict = inv.fn(**{p: available[p] for p in inv.params})
@@ -98,9 +99,16 @@ class PythonInvariants:
                 _rollback_quietly(sql_handles)
             if verdict is None or verdict is True:
                 continue
-            detail = verdict if isinstance(verdict, str) and verdict else inv.doc
-            out.append(Violation(self.name, f"invariant {inv.name} broken after {ctx.step.template.label}: {detail}",
-                                 f"user:{inv.name}:{ctx.step.template.id}", {"invariant": inv.name}))
+            broken.append((inv, verdict if isinstance(verdict, str) and verdict else inv.doc))
+        # An invariant broken at every step since some step is one root cause (state that stays wrong):
+        # one bucket per invariant and the step that first broke it, as for SQL invariants.
+        first = self.first_breaks.attribute(ctx, [inv.name for inv, _ in broken])
+        out = []
+        for inv, detail in broken:
+            by = first[inv.name]
+            still = "" if by == ctx.step.template.id else f" (still broken after {ctx.step.template.label})"
+            out.append(Violation(self.name, f"invariant {inv.name} broken after {_label(ctx, by)}{still}: {detail}",
+                                 f"user:{inv.name}:{by}", {"invariant": inv.name, "broken_by": by}))
         return out
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from venom_replay.adapters.registry import open_adapter
 
 
@@ -34,14 +36,23 @@ def test_sqlite_fingerprint_sees_a_write_made_after_a_restore(tmp_path):
         adapter.close()
 
 
-def test_a_broken_sql_invariant_is_one_bucket_whatever_steps_follow(tmp_path):
+ONE_SHIPMENT = "SELECT order_id FROM shipments GROUP BY order_id HAVING count(*) > 1"
+PY_ONE_SHIPMENT = f"""
+def invariant_one_shipment(db):
+    \"\"\"Each order is shipped once.\"\"\"
+    assert not db.execute("{ONE_SHIPMENT}").fetchall()
+"""
+
+
+@pytest.mark.parametrize("kind", ["sql", "python"])
+def test_a_broken_state_invariant_is_one_bucket_whatever_steps_follow(tmp_path, kind):
     """Once an invariant is broken it stays broken: the steps after the one that broke it are counted
     in that bucket instead of opening one bucket per kind of step (it was reported 11 times)."""
     from venom_replay.proxy.recording import Request, Response
     from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
     from venom_replay.replay.checks import StepContext, StepResult
     from venom_replay.replay.findings import Action, FindingBook
-    from venom_replay.replay.user_invariants import SqlInvariants
+    from venom_replay.replay.user_invariants import PythonInvariants, SqlInvariants
 
     path = tmp_path / "shop.db"
     db = sqlite3.connect(path)
@@ -50,7 +61,12 @@ def test_a_broken_sql_invariant_is_one_bucket_whatever_steps_follow(tmp_path):
     tpls = {t.id: t for t in (ActionTemplate(f"{m} {p}", m, p) for m, p in
                                [("POST", "/orders/{id}/ship"), ("GET", "/orders"), ("GET", "/orders/{id}")])}
     tset = TemplateSet(templates=tpls, sessions={})
-    checker, book = SqlInvariants({"one shipment": "SELECT order_id FROM shipments GROUP BY order_id HAVING count(*) > 1"}), FindingBook()
+    if kind == "sql":
+        checker, signature = SqlInvariants({"one shipment": ONE_SHIPMENT}), "sql:one shipment"
+    else:
+        (tmp_path / "invariants.py").write_text(PY_ONE_SHIPMENT)
+        checker, signature = PythonInvariants(tmp_path / "invariants.py"), "user:invariant_one_shipment"
+    book = FindingBook()
 
     def walk(names: list[str]) -> None:
         db.execute("DELETE FROM shipments")
@@ -70,7 +86,7 @@ def test_a_broken_sql_invariant_is_one_bucket_whatever_steps_follow(tmp_path):
     walk([ship, ship, "GET /orders", "GET /orders/{id}"])
     walk([ship, ship, "GET /orders/{id}", ship])
     [finding] = list(book)
-    assert finding.signature == f"sql:one shipment:{ship}" and finding.count == 6
+    assert finding.signature == f"{signature}:{ship}" and finding.count == 6
     assert [a.template for a in finding.actions] == [ship, ship]
     assert "still broken" not in finding.message
 
