@@ -46,6 +46,11 @@ class _PyInvariant:
     fn: Callable[..., Any]
     params: tuple[str, ...]
 
+    @property
+    def about_state(self) -> bool:
+        """Reads the databases and not the step's answer: once broken, it stays broken."""
+        return bool({"db", "databases"} & set(self.params)) and not {"response", "step"} & set(self.params)
+
 
 class PythonInvariants:
     """The ``invariant_*`` / ``check_*`` functions of one Python file."""
@@ -100,12 +105,13 @@ class PythonInvariants:
             if verdict is None or verdict is True:
                 continue
             broken.append((inv, verdict if isinstance(verdict, str) and verdict else inv.doc))
-        # An invariant broken at every step since some step is one root cause (state that stays wrong):
-        # one bucket per invariant and the step that first broke it, as for SQL invariants.
-        first = self.first_breaks.attribute(ctx, [inv.name for inv, _ in broken])
+        # A state invariant (it reads the databases, not the answer) broken at every step since some step
+        # is one root cause: one bucket per invariant and the step that first broke it, as for SQL
+        # invariants. An invariant about the answer is broken by each step that answers wrongly.
+        first = self.first_breaks.attribute(ctx, [inv.name for inv, _ in broken if inv.about_state])
         out = []
         for inv, detail in broken:
-            by = first[inv.name]
+            by = first.get(inv.name, ctx.step.template.id)
             still = "" if by == ctx.step.template.id else f" (still broken after {ctx.step.template.label})"
             out.append(Violation(self.name, f"invariant {inv.name} broken after {_label(ctx, by)}{still}: {detail}",
                                  f"user:{inv.name}:{by}", {"invariant": inv.name, "broken_by": by}))
