@@ -1,240 +1,157 @@
-"""Redis rollback: pipelined DUMP+PTTL snapshots (``dump`` mode) or spare databases and SWAPDB (``swapdb``).
+"""Redis rollback that costs what changed: incremental DUMP/RESTORE (``dump``) or SWAPDB (``swapdb``).
 
-``dump`` mode: checkpoint() reads every key's DUMP and PTTL in one pipeline; restore() sends
-FLUSHDB + RESTORE ... REPLACE for every key in one MULTI/EXEC (atomic for the API's clients).
-Unpipelined the same work is about 7x slower.
+Which keys changed is known from keyspace notifications (redis_watch): install() adds ``KA`` to
+notify-keyspace-events and subscribes on its own connection; uninstall() and close() put the setting
+back exactly. Keys the API changes on its own connections are seen that way; FLUSHDB and other
+commands that publish nothing are caught by a DBSIZE check and answered with a rescan
+(redis_base). Where CONFIG SET is refused, every operation reads the whole keyspace, as a full
+DUMP/RESTORE would (a note says so).
 
-``swapdb`` mode: checkpoint() COPYs the keyspace into a free spare logical database; restore() is
-one ``SWAPDB live spare`` (atomic, constant time, what the API's clients see at once), after which
-the spare is refilled from the restored state so the checkpoint stays usable. Spare databases come
-from ``spare_dbs`` (default: the highest-numbered ones); when they run out the oldest checkpoint is
-evicted and restoring to it raises CannotRestore.
+``dump`` mode (this module): a checkpoint stores DUMP+PTTL (or "absent") only of the keys changed
+since the previous checkpoint or restore; checkpoints form a tree of such deltas (redis_history).
+restore(C) rewrites, in one MULTI/EXEC, the keys changed since then plus those on the tree path to C
+(its branch or another one) with their value at C, found by walking C's deltas (at most 32 nodes)
+and, for keys unchanged since install, read from the baseline copy. A key gets back the remaining
+TTL it had when C was taken. Memory grows with the changed keys only (plus the DUMPs of baseline
+keys that had a TTL).
+
+``swapdb`` mode (redis_swap): each checkpoint lives in a spare logical database; restore is one
+atomic SWAPDB, after which the spare is brought back to the checkpoint by copying only the keys that
+differ.
 
 Both modes restore to any checkpoint (across branches). For recovery after a killed run, install()
-copies the baseline into ``baseline_db`` (default: the last database) with a marker key; the next
-install() or ``venom-replay db recover`` puts it back. Spare databases must be empty or ours.
+copies the baseline into ``baseline_db`` (default: the last database) with a marker key that also
+holds the original notify-keyspace-events; the next install() or ``venom-replay db recover`` puts
+both back. Spare databases must be empty or ours. fingerprint() sums per-key hashes and reads only
+the keys changed since the previous call (redis_hash).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from fnmatch import fnmatchcase
-from urllib.parse import urlsplit
+from collections.abc import Iterable
 
-import redis
+from .base import AdapterError, Checkpoint
+from .redis_base import ATTEMPTS, RedisBase, chunks, now_ms
+from .redis_history import MISSING, Node, diff, resolve
+from .redis_swap import RedisSwapAdapter
 
-from .base import Adapter, AdapterError, CannotRestore, Checkpoint
-from .lineage import Lineage
+__all__ = ["RedisBase", "RedisDumpAdapter", "RedisSwapAdapter"]
 
-MARKER = b"venom_replay:marker"
-BATCH = 2000  # keys per pipeline round trip
-
-
-def _client(url: str) -> redis.Redis:
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=30)
-        client.ping()
-        return client
-    except redis.RedisError as exc:
-        raise AdapterError(f"cannot connect to Redis at {url}: {exc}") from exc
-
-
-def _chunks(items: Sequence, size: int = BATCH) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-class RedisBase(Adapter):
-    restores_across_branches = True
-
-    def __init__(self, url: str, *, volatile_columns: Iterable[str] = (), volatile_keys: Iterable[str] = (),
-                 baseline_db: int | None = None) -> None:
-        super().__init__(url, volatile_columns=volatile_columns)
-        self.volatile_keys = tuple(volatile_keys)
-        path = urlsplit(url).path.strip("/")
-        self.db = int(path) if path else 0
-        self.client = _client(url)
-        self._clients: dict[int, redis.Redis] = {}
-        self.databases = int(self.client.config_get("databases").get("databases", 16))
-        self.baseline_db = self.databases - 1 if baseline_db is None else int(baseline_db)
-        if self.baseline_db == self.db:
-            raise AdapterError(f"Redis baseline_db {self.baseline_db} is the database under test; pick another")
-        self._lineage = Lineage(url)
-        self.baseline: Checkpoint | None = None
-
-    def _other(self, db: int) -> redis.Redis:
-        """A client on another logical database of the same server (cached)."""
-        if db == self.db:
-            return self.client
-        if db not in self._clients:
-            kwargs = {**self.client.connection_pool.connection_kwargs, "db": db}
-            self._clients[db] = redis.Redis(connection_pool=redis.ConnectionPool(**kwargs))
-        return self._clients[db]
-
-    def _keys(self, client: redis.Redis | None = None) -> list[bytes]:
-        return [k for k in (client or self.client).scan_iter(count=1000) if k != MARKER]
-
-    def _copy_db(self, source_db: int, target_db: int) -> None:
-        """Copy the whole keyspace from one logical database into an emptied other one (COPY, pipelined)."""
-        source, target = self._other(source_db), self._other(target_db)
-        target.flushdb()
-        for chunk in _chunks(self._keys(source)):
-            pipe = source.pipeline(transaction=False)
-            for key in chunk:
-                pipe.copy(key, key, destination_db=target_db, replace=True)
-            pipe.execute()
-
-    def _claim(self, db: int) -> None:
-        """Make sure a spare database is empty or ours before we write into it."""
-        other = self._other(db)
-        if other.dbsize() and not other.exists(MARKER):
-            raise AdapterError(f"Redis database {db} is not empty and not ours; pick free spare databases"
-                               f" (options baseline_db / spare_dbs)")
-
-    def install(self) -> None:
-        self._claim(self.baseline_db)
-        if self.recover():
-            self.notes.append(f"restored the baseline left by a killed run from Redis database {self.baseline_db}")
-        self._copy_db(self.db, self.baseline_db)
-        self._other(self.baseline_db).set(MARKER, json.dumps({"db": self.db}))
-        self._lineage.reset()
-        self.baseline = self.checkpoint()
-
-    def recover(self) -> int:
-        other = self._other(self.baseline_db)
-        marker = other.get(MARKER)
-        if marker is None or json.loads(marker).get("db") != self.db:
-            return 0
-        self._copy_db(self.baseline_db, self.db)
-        return 1
-
-    def pending_changes(self) -> int:
-        return 1 if self._other(self.baseline_db).exists(MARKER) else 0
-
-    def uninstall(self) -> None:
-        self._other(self.baseline_db).flushdb()
-        self._lineage.reset()
-        self.baseline = None
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self.client.close()
-
-    def fingerprint(self) -> str:
-        """Hash of every key's type and content (set/hash order normalised), volatile keys left out."""
-        keys = sorted(k for k in self._keys() if not any(fnmatchcase(k.decode("utf-8", "replace"), p)
-                                                          for p in self.volatile_keys))
-        digest = hashlib.sha256()
-        for chunk in _chunks(keys):
-            pipe = self.client.pipeline(transaction=False)
-            for key in chunk:
-                pipe.type(key)
-            types = pipe.execute()
-            pipe = self.client.pipeline(transaction=False)
-            for key, kind in zip(chunk, types):
-                {b"string": pipe.get, b"hash": pipe.hgetall, b"set": pipe.smembers, b"list": lambda k: pipe.lrange(k, 0, -1),
-                 b"zset": lambda k: pipe.zrange(k, 0, -1, withscores=True),
-                 b"stream": lambda k: pipe.xrange(k)}.get(kind, pipe.dump)(key)
-            for key, kind, value in zip(chunk, types, pipe.execute()):
-                if isinstance(value, dict):
-                    value = sorted(value.items())
-                elif isinstance(value, set):
-                    value = sorted(value)
-                digest.update(repr((key, kind, value)).encode())
-        return digest.hexdigest()
+Entry = tuple[float | None, bytes] | None  # (expires at in ms of time.monotonic or None, DUMP payload); None: absent
 
 
 class RedisDumpAdapter(RedisBase):
-    def __init__(self, url: str, **options) -> None:
-        super().__init__(url, **options)
-        self._snapshots: dict[int, list[tuple[bytes, int, bytes]]] = {}
+    def _reset(self) -> None:
+        super()._reset()
+        self._root_ttl: dict[bytes, Entry] = {}  # baseline keys with a TTL (they would expire in baseline_db)
+        self._root_cache: dict[bytes, bytes] = {}  # baseline DUMPs already read from baseline_db
 
-    def checkpoint(self) -> Checkpoint:
-        keys = self._keys()
-        entries: list[tuple[bytes, int, bytes]] = []
-        for chunk in _chunks(keys):
-            pipe = self.client.pipeline(transaction=False)
+    def _capture_root(self) -> None:
+        baseline = self._other(self.baseline_db)
+        expiring: list[bytes] = []
+        for chunk in chunks(sorted(self._root_keys)):
+            pipe = baseline.pipeline(transaction=False)
+            for key in chunk:
+                pipe.pttl(key)
+            expiring += [k for k, ttl in zip(chunk, pipe.execute()) if ttl != -1]
+        for chunk in chunks(expiring):
+            started = now_ms()
+            pipe = baseline.pipeline(transaction=False)
             for key in chunk:
                 pipe.dump(key)
                 pipe.pttl(key)
             replies = pipe.execute()
-            for key, dumped, pttl in zip(chunk, replies[0::2], replies[1::2]):
-                if dumped is not None:  # expired between SCAN and DUMP
-                    entries.append((key, max(int(pttl), 0), dumped))
-        cp_id = self._lineage.new_id()
-        self._snapshots[cp_id] = entries
-        return Checkpoint(self.url, (cp_id,))
-
-    def can_restore(self, token: Checkpoint) -> bool:
-        return token.adapter == self.url and token.value[0] in self._snapshots
-
-    def restore(self, token: Checkpoint) -> None:
-        if not self.can_restore(token):
-            raise CannotRestore(f"unknown checkpoint for {self.url}")
-        pipe = self.client.pipeline(transaction=True)  # MULTI/EXEC: clients never see a half-restored db
-        pipe.flushdb()
-        for key, pttl, dumped in self._snapshots[token.value[0]]:
-            pipe.restore(key, pttl, dumped, replace=True)
-        pipe.execute()
-
-    def release(self, token: Checkpoint) -> None:
-        self._snapshots.pop(token.value[0], None)
-
-    def uninstall(self) -> None:
-        self._snapshots.clear()
-        super().uninstall()
-
-
-class RedisSwapAdapter(RedisBase):
-    def __init__(self, url: str, *, spare_dbs: Iterable[int] | None = None, **options) -> None:
-        super().__init__(url, **options)
-        if spare_dbs is None:
-            spare_dbs = [d for d in range(self.databases - 2, self.databases - 6, -1) if d > 0]
-        self.spare_dbs = [int(d) for d in spare_dbs if int(d) not in (self.db, self.baseline_db)]
-        if not self.spare_dbs:
-            raise AdapterError("Redis swapdb mode needs at least one spare database (option spare_dbs)")
-        self._slots: OrderedDict[int, int] = OrderedDict()  # checkpoint id -> spare db, oldest first
-
-    def install(self) -> None:
-        for db in self.spare_dbs:
-            self._claim(db)
-        super().install()
+            for key, dumped, ttl in zip(chunk, replies[0::2], replies[1::2]):
+                if dumped is None or ttl < 0:  # expired since the copy: the live key goes too
+                    self._root_keys.discard(key)
+                    self._mark({key})
+                else:
+                    self._root_ttl[key] = (started + ttl, dumped)
 
     def checkpoint(self) -> Checkpoint:
-        free = [d for d in self.spare_dbs if d not in self._slots.values()]
-        if free:
-            db = free[0]
-        else:  # evict the oldest checkpoint, never the baseline
-            pinned = self.baseline.value[0] if self.baseline is not None else None
-            victim = next((cp for cp in self._slots if cp != pinned), None)
-            if victim is None:
-                raise AdapterError("Redis swapdb mode needs at least two spare databases (option spare_dbs)")
-            db = self._slots.pop(victim)
-        self._copy_db(self.db, db)
-        self._other(db).set(MARKER, json.dumps({"db": self.db, "spare": True}))
-        cp_id = self._lineage.new_id()
-        self._slots[cp_id] = db
-        return Checkpoint(self.url, (cp_id,))
+        self._barrier()
+        taken_at = now_ms()
+        delta: dict[bytes, Entry] = {}
+        for _ in range(ATTEMPTS):
+            started = now_ms()
 
-    def can_restore(self, token: Checkpoint) -> bool:
-        return token.adapter == self.url and token.value[0] in self._slots
+            def got(key: bytes, replies: list, started: float = started) -> None:
+                dumped, ttl = replies
+                if isinstance(dumped, Exception):
+                    raise AdapterError(f"Redis cannot DUMP key {key!r}: {dumped}")
+                delta[key] = None if dumped is None else ((started + ttl) if ttl > 0 else None, dumped)
+                self._set_present(key, dumped is not None)
+                self._cp_dirty.discard(key)
+
+            if self._fenced_reads(self._cp_dirty | self._unsure, lambda p, k: (p.dump(k), p.pttl(k)), got,
+                                  per_key=2):
+                break
+        if delta:
+            self._at = Node(self._at, delta)
+        self._compact()
+        return self._new_token(self._at, taken_at)
 
     def restore(self, token: Checkpoint) -> None:
-        if not self.can_restore(token):
-            raise CannotRestore(f"checkpoint {token.value[0]} of {self.url} was evicted (too few spare_dbs)")
-        spare = self._slots[token.value[0]]
-        self.client.swapdb(self.db, spare)  # atomic: the API sees the checkpoint at once
-        self.client.delete(MARKER)
-        self._copy_db(self.db, spare)  # keep the checkpoint for the next restore
-        self._other(spare).set(MARKER, json.dumps({"db": self.db, "spare": True}))
+        node, taken_at = self._node_of(token)
+        self._barrier()
+        for _ in range(ATTEMPTS):
+            keys = self._cp_dirty | self._unsure | diff(self._at, node)
+            plan = []
+            for key, entry in self._values_at(node, keys).items():
+                ttl = 0
+                if entry is not None and entry[0] is not None:
+                    ttl = int(entry[0] - taken_at)
+                    entry = entry if ttl > 0 else None  # it had expired by the time of the checkpoint
+                plan.append((key, entry, ttl))
 
-    def uninstall(self) -> None:
-        for db in self.spare_dbs:
-            if self._other(db).exists(MARKER):
-                self._other(db).flushdb()
-        self._slots.clear()
-        super().uninstall()
+            def fill(pipe, plan: list = plan) -> None:
+                for key, entry, ttl in plan:
+                    if entry is None:
+                        pipe.delete(key)
+                    else:
+                        pipe.restore(key, ttl, entry[1], replace=True)
+                pipe.dbsize()
+
+            replies, events = self.watcher.fenced(fill)  # MULTI/EXEC: the API never sees half of it
+            refused = next((r for r in replies if isinstance(r, Exception)), None)
+            if refused is not None:
+                raise AdapterError(f"Redis refused to restore a key: {refused}")
+            self._at = node
+            self._cp_dirty = {key for key, _, ttl in plan if ttl > 0}  # expiry moved: re-read at the next checkpoint
+            for key, entry, _ in plan:
+                self._set_present(key, entry is not None)
+            if self._fp_dirty is not None:
+                self._fp_dirty |= keys
+            if self._take(events, keys, keys):
+                continue  # a key changed just before our transaction: put it back too
+            if self._count_ok(replies[-1]):
+                break
+        self._compact()
+
+    def _values_at(self, node: Node, keys: Iterable[bytes]) -> dict[bytes, Entry]:
+        """Each key's entry at ``node``; keys unchanged since install come from the baseline."""
+        found = resolve(node, keys)
+        fetch = []
+        for key, entry in found.items():
+            if entry is not MISSING:
+                continue
+            if key in self._root_ttl:
+                found[key] = self._root_ttl[key]
+            elif key not in self._root_keys:
+                found[key] = None
+            elif key in self._root_cache:
+                found[key] = (None, self._root_cache[key])
+            else:
+                fetch.append(key)
+        baseline = self._other(self.baseline_db)
+        for chunk in chunks(fetch):
+            pipe = baseline.pipeline(transaction=False)
+            for key in chunk:
+                pipe.dump(key)
+            for key, dumped in zip(chunk, pipe.execute()):
+                if dumped is None:
+                    raise AdapterError(f"cannot restore Redis key {key!r}: the baseline copy in database"
+                                       f" {self.baseline_db} no longer holds it (evicted by maxmemory?)")
+                self._root_cache[key] = dumped
+                found[key] = (None, dumped)
+        return found

@@ -1,7 +1,7 @@
 """Rollback benchmark: restore a branch that changed 10 rows, on a ~10 MB and a ~100 MB database,
 against a full restore of the 100 MB one, for PostgreSQL, MariaDB, SQLite and Redis, in one run.
 
-    python bench/bench_rollback.py [--rounds 25] [--small-mb 10] [--large-mb 100]
+    python bench/bench_rollback.py [--rounds 25] [--small-mb 10] [--large-mb 100] [--only redis ...]
 
 Writes bench/results/rollback.json and bench/results/rollback.md. The 10 changed rows come from a
 separate connection (the "API"): 4 updates, 3 inserts, 3 deletes (Redis: 10 keys changed).
@@ -32,6 +32,7 @@ from support.db_servers import MariaDBServer, PostgresServer, RedisServer  # noq
 from venom_replay.adapters.registry import open_adapter  # noqa: E402
 
 ROW_BYTES = 200
+SYSTEMS = ("postgresql", "mariadb", "sqlite", "redis")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -273,15 +274,19 @@ def bench_sqlite(sizes_mb: tuple[int, int], rounds: int, workdir: Path) -> dict:
 
 
 def bench_redis(sizes_mb: tuple[int, int], rounds: int) -> dict:
+    """Both sizes on one server, installed at once and taking turns round by round, per mode; then a
+    full DUMP/RESTORE of the large keyspace (the non-incremental restore) and a full rehash."""
     import redis
+    from venom_replay.adapters.redis_hash import full_fingerprint
 
     server = RedisServer().start()
     try:
-        out: dict = {"swapdb": {}, "dump": {}}
-        for number, mb in enumerate(sizes_mb, start=1):
-            url = server.url(number)
-            api = redis.Redis(host=server.host, port=server.port, db=number)
-            keys = mb * 1024 * 1024 // 1024
+        urls, branches, layout, keys_of = {}, {}, {}, {}
+        for n, mb in enumerate(sizes_mb):
+            number = n + 1
+            urls[mb] = server.url(number)
+            api = redis.Redis(host=server.host, port=server.port, db=number)  # the API's own connection
+            keys = keys_of[mb] = mb * 1024 * 1024 // 1024
             value = b"x" * 1000
             for start in range(0, keys, 5000):
                 pipe = api.pipeline(transaction=False)
@@ -294,25 +299,92 @@ def bench_redis(sizes_mb: tuple[int, int], rounds: int) -> dict:
                 for _ in range(10):
                     api.set(f"item:{rnd.randrange(keys)}", b"changed")
 
-            for mode in ("swapdb", "dump"):
-                adapter = open_adapter(url, mode=mode)
+            branches[mb] = branch
+            top = server.databases - 1 - 3 * n  # each size its own baseline and spare databases
+            layout[mb] = {"baseline_db": top, "spare_dbs": [top - 1, top - 2]}
+        out: dict = {"keys": {f"{mb}MB": keys_of[mb] for mb in sizes_mb}}
+        for mode in ("dump", "swapdb"):
+            adapters = {mb: open_adapter(urls[mb], mode=mode, baseline_db=layout[mb]["baseline_db"],
+                                         **({"spare_dbs": layout[mb]["spare_dbs"]} if mode == "swapdb" else {}))
+                        for mb in sizes_mb}
+            first_fp = {}
+            for mb, adapter in adapters.items():
                 adapter.install()
-                samples = timed_restores(adapter, branch, max(3, rounds // 5))
-                out[mode][f"{mb}MB"] = {"keys": keys, "restore_ms_median": median_ms(samples),
-                                        "checkpoint_ms_median": median_ms(timed_checkpoints(adapter, 3))}
+                started = time.perf_counter()
+                adapter.fingerprint()  # the first one hashes every key
+                first_fp[mb] = time.perf_counter() - started
+                timed_restores(adapter, branches[mb], 3)  # warm-up
+            restores = interleaved_restores(adapters, branches, rounds)
+            fingerprints = {mb: [] for mb in sizes_mb}
+            checkpoints = {mb: [] for mb in sizes_mb}
+            for i in range(rounds):  # 10 keys changed since the previous call
+                for mb, adapter in adapters.items():
+                    branches[mb](2000 + i)
+                    started = time.perf_counter()
+                    adapter.fingerprint()
+                    fingerprints[mb].append(time.perf_counter() - started)
+                    branches[mb](3000 + i)
+                    started = time.perf_counter()
+                    adapter.checkpoint()
+                    checkpoints[mb].append(time.perf_counter() - started)
+            out[mode] = {f"{mb}MB": {"restore_ms_median": median_ms(restores[mb]),
+                                     "fingerprint_10_keys_ms_median": median_ms(fingerprints[mb]),
+                                     "checkpoint_10_keys_ms_median": median_ms(checkpoints[mb]),
+                                     "first_fingerprint_ms": round(first_fp[mb] * 1000, 3)} for mb in sizes_mb}
+            for adapter in adapters.values():
                 adapter.restore(adapter.baseline)
                 adapter.uninstall()
                 adapter.close()
-            # the atomic part of a SWAPDB restore alone (what the API can observe)
-            spare = server.databases - 2
-            started = time.perf_counter()
-            api.swapdb(number, spare)
-            out["swapdb"][f"{mb}MB"]["swap_only_ms"] = round((time.perf_counter() - started) * 1000, 3)
-            api.swapdb(number, spare)
-            api.flushdb()
+        large = max(sizes_mb)
+        api = redis.Redis(host=server.host, port=server.port, db=sizes_mb.index(large) + 1)
+        spare = server.databases - 1
+        started = time.perf_counter()
+        api.swapdb(sizes_mb.index(large) + 1, spare)  # the atomic part of a SWAPDB restore alone
+        swap_only = time.perf_counter() - started
+        api.swapdb(sizes_mb.index(large) + 1, spare)
+        out["swapdb"][f"{large}MB"]["swap_only_ms"] = round(swap_only * 1000, 3)
+        out["full_restore"] = {f"{large}MB": full_dump_restore(api, branches[large])}
+        started = time.perf_counter()
+        full_fingerprint(api)
+        out["full_rehash_ms"] = {f"{large}MB": round((time.perf_counter() - started) * 1000, 3)}
+        small_key, large_key = (f"{m}MB" for m in sizes_mb)
+        full = out["full_restore"][large_key]["restore_ms_median"]
+        out["ratios"] = {mode: {"large_over_small": round(out[mode][large_key]["restore_ms_median"]
+                                                          / out[mode][small_key]["restore_ms_median"], 2),
+                                "full_over_incremental": round(full / out[mode][large_key]["restore_ms_median"], 1)}
+                         for mode in ("dump", "swapdb")}
+        out["targets"] = {mode: {"size_ratio_le_1_5": r["large_over_small"] <= 1.5,
+                                 "full_ge_30x": r["full_over_incremental"] >= 30}
+                          for mode, r in out["ratios"].items()}
         return out
     finally:
         server.stop()
+
+
+def full_dump_restore(api, branch: Callable[[int], None], samples: int = 3) -> dict:
+    """The non-incremental way: DUMP+PTTL of every key, then FLUSHDB + RESTORE of all in one MULTI/EXEC."""
+    keys = list(api.scan_iter(count=1000))
+    started = time.perf_counter()
+    snapshot = []
+    for start in range(0, len(keys), 2000):
+        pipe = api.pipeline(transaction=False)
+        for key in keys[start:start + 2000]:
+            pipe.dump(key)
+            pipe.pttl(key)
+        replies = pipe.execute()
+        snapshot += [(k, max(t, 0), d) for k, d, t in zip(keys[start:start + 2000], replies[0::2], replies[1::2])]
+    dump_ms = (time.perf_counter() - started) * 1000
+    times = []
+    for i in range(samples):
+        branch(4000 + i)
+        started = time.perf_counter()
+        pipe = api.pipeline(transaction=True)
+        pipe.flushdb()
+        for key, ttl, dumped in snapshot:
+            pipe.restore(key, ttl, dumped, replace=True)
+        pipe.execute()
+        times.append(time.perf_counter() - started)
+    return {"restore_ms_median": median_ms(times), "dump_ms": round(dump_ms, 3)}
 
 
 def write_markdown(results: dict, path: Path) -> None:
@@ -336,18 +408,42 @@ def write_markdown(results: dict, path: Path) -> None:
         f"| SQLite | generated triggers | {sq['triggers'][small]['restore_ms_median']} | "
         f"{sq['triggers'][large]['restore_ms_median']} | {sq['ratios']['large_over_small']}x | backup API: "
         f"{sq['backup_api'][large]['restore_ms_median']} | {sq['ratios']['backup_over_triggers']}x |",
-        f"| Redis | SWAPDB (+ refill of the spare) | {rd['swapdb'][small]['restore_ms_median']} | "
-        f"{rd['swapdb'][large]['restore_ms_median']} | - | DUMP/RESTORE: {rd['dump'][large]['restore_ms_median']} | - |",
+        *[f"| Redis | {label} | {rd[mode][small]['restore_ms_median']} | {rd[mode][large]['restore_ms_median']} | "
+          f"{rd['ratios'][mode]['large_over_small']}x | full DUMP/RESTORE: "
+          f"{rd['full_restore'][large]['restore_ms_median']} | {rd['ratios'][mode]['full_over_incremental']}x |"
+          for mode, label in (("dump", "incremental DUMP/RESTORE (`dump`)"),
+                              ("swapdb", "SWAPDB + incremental refill of the spare (`swapdb`)"))],
         "",
         f"Checkpoint medians (ms), {large}: PostgreSQL {pg['journal'][large]['checkpoint_ms_median']},"
         f" MariaDB {my['journal'][large]['checkpoint_ms_median']}, SQLite {sq['triggers'][large]['checkpoint_ms_median']}.",
         f"Redis SWAPDB alone (what the API observes, atomic): {rd['swapdb'][large]['swap_only_ms']} ms at {large}.",
+        f"Redis with 10 keys changed since the previous call, {small} / {large}: fingerprint"
+        f" {rd['dump'][small]['fingerprint_10_keys_ms_median']} / {rd['dump'][large]['fingerprint_10_keys_ms_median']}"
+        f" ms (a full rehash of {large}: {rd['full_rehash_ms'][large]} ms), checkpoint"
+        f" {rd['dump'][small]['checkpoint_10_keys_ms_median']} / {rd['dump'][large]['checkpoint_10_keys_ms_median']}"
+        f" ms (`dump`), {rd['swapdb'][small]['checkpoint_10_keys_ms_median']} /"
+        f" {rd['swapdb'][large]['checkpoint_10_keys_ms_median']} ms (`swapdb`); a full DUMP of {large}:"
+        f" {rd['full_restore'][large]['dump_ms']} ms. Redis rows measured {rd.get('measured_at', results['measured_at'])},"
+        f" {rd.get('rounds', results['rounds'])} rounds.",
         "",
         "PostgreSQL targets: journal restore <= 3 ms: "
         f"{pg['targets']['journal_le_3ms']}; within 1.5x between sizes: {pg['targets']['size_ratio_le_1_5']};"
         f" template clone >= 30x slower: {pg['targets']['template_ge_30x']}.",
+        "Redis targets (restore of 10 changed keys): within 1.5x between sizes: "
+        + ", ".join(f"{m} {rd['targets'][m]['size_ratio_le_1_5']}" for m in ("dump", "swapdb"))
+        + "; >= 30x faster than a full DUMP/RESTORE: "
+        + ", ".join(f"{m} {rd['targets'][m]['full_ge_30x']}" for m in ("dump", "swapdb")) + ".",
     ]
     path.write_text("\n".join(lines) + "\n")
+
+
+def kept_results(results: dict) -> dict:
+    """The stored results (for --only), which must have been measured at the same sizes."""
+    stored = json.loads((RESULTS / "rollback.json").read_text())
+    if stored.get("sizes") != results["sizes"]:
+        sys.exit(f"--only: bench/results/rollback.json holds sizes {stored.get('sizes')}, not {results['sizes']};"
+                 " rerun every system")
+    return stored
 
 
 def main() -> None:
@@ -355,22 +451,31 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--small-mb", type=int, default=10)
     parser.add_argument("--large-mb", type=int, default=100)
+    parser.add_argument("--only", action="append", choices=SYSTEMS,
+                        help="Rerun only this system (repeatable); the others keep their results in rollback.json.")
     args = parser.parse_args()
     sizes = (args.small_mb, args.large_mb)
     results: dict = {"sizes": [f"{m}MB" for m in sizes], "rounds": args.rounds,
                      "measured_at": time.strftime("%Y-%m-%d %H:%M"),
                      "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"}
+    if args.only:
+        kept_results(results)  # fail before running if the stored results do not fit
     with tempfile.TemporaryDirectory(prefix="venom-bench-") as tmp:
         for name, run in (("postgresql", lambda: bench_postgres(sizes, args.rounds)),
                           ("mariadb", lambda: bench_mariadb(sizes, args.rounds)),
                           ("sqlite", lambda: bench_sqlite(sizes, args.rounds, Path(tmp))),
                           ("redis", lambda: bench_redis(sizes, args.rounds))):
+            if args.only and name not in args.only:
+                continue
             started = time.perf_counter()
             load = os.getloadavg()[0]
             results[name] = run()
             results[name]["load_1min_at_start"] = round(load, 2)
+            results[name].update(measured_at=time.strftime("%Y-%m-%d %H:%M"), rounds=args.rounds)
             print(f"{name}: done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             print(json.dumps(results[name]), file=sys.stderr)
+    if args.only:  # read again now: another system may have been rerun meanwhile
+        results = {**kept_results(results), **{name: results[name] for name in args.only}}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "rollback.json").write_text(json.dumps(results, indent=2) + "\n")
     write_markdown(results, RESULTS / "rollback.md")
