@@ -13,8 +13,10 @@ savepoint of ours can undo. Row triggers on every user table write the old and n
   connections are never terminated.
 - By default only checkpoints on the path to the present can be restored (undo, no redo): any other
   raises CannotRestore and the explorer re-executes the path. After enable_branch_restore() the
-  undone entries are kept in ``venom_replay.shelf`` and a restore to another branch undoes the
-  present one back to the branch point and redoes the target's entries: no request is re-sent.
+  undone entries that some checkpoint covers are kept in ``venom_replay.shelf`` (the others are
+  dropped: the shelf grows with the checkpoints, not with every step) and a restore to another
+  branch undoes the present one back to the branch point and redoes the target's entries: no
+  request is re-sent.
 - Tables without a primary key are handled: a row is identified by its full content (any one of
   identical rows is the same as any other).
 - Tables created after install are found at the next checkpoint, tracked from then on, and reported
@@ -40,6 +42,9 @@ from .journal_ranges import OPEN_END, Ranges, branch_point, extend, flat, normal
 from .lineage import Lineage
 from .postgres_sql import (APPLY_FUNCTION, INSTALL, PRIMARY_KEY, REMOVE_BY_CONTENT, REMOVE_BY_KEY, SCHEMA,
                            TABLE_COLUMNS, USER_TABLES)
+
+KEEP_ALL = 2**62  # restore's p_keep: every undone entry goes to the shelf
+KEEP_NONE = -1    # none does
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:
@@ -105,6 +110,7 @@ class PostgresJournalAdapter(Adapter):
         # a call was cut short (Ctrl-C) and we do not know whether it took effect.
         self._path: Ranges | None = ()
         self._tail_from = 0
+        self._covered = 0  # the present path's entries up to here are in some checkpoint
 
     def enable_branch_restore(self) -> bool:
         self._keep_branches = True
@@ -200,7 +206,7 @@ class PostgresJournalAdapter(Adapter):
         row = self.conn.execute("SELECT baseline_hwm, baseline_seqs::text FROM venom_replay.meta").fetchone()
         if row is None:
             return 0
-        result = self._run_restore(row[0], (0, row[0]), row[1], fp_hwm=-1, keep=False)
+        result = self._run_restore(row[0], (0, row[0]), row[1], fp_hwm=-1, keep=KEEP_NONE)
         self.conn.execute("DELETE FROM venom_replay.shelf")  # a killed run's dead branches
         self._lineage.reset()
         self._sums = None
@@ -258,6 +264,7 @@ class PostgresJournalAdapter(Adapter):
             self._path = self._journal_ranges()
             self._tail_from = max(self._tail_from, state["hwm"])
         ranges = extend(self._path, self._tail_from, state["hwm"])
+        self._covered = max(self._covered, int(state["hwm"]))
         return Checkpoint(self.url, (self._lineage.new_id(), ranges, json.dumps(state["seqs"], sort_keys=True)))
 
     def checkpoint(self) -> Checkpoint:
@@ -277,7 +284,8 @@ class PostgresJournalAdapter(Adapter):
         self._lineage.check(then_restore)
         branch, ranges, seqs = self._restore_args(then_restore)
         both = self._call("SELECT venom_replay.snapshot_then_restore(%s::bigint, %s, %s::bigint, %s::bigint[],"
-                          " %s::jsonb, %s)", (self._fp_hwm, checkpoint, branch, flat(ranges), seqs, self._keep_branches or self._unsure))
+                          " %s::jsonb, %s::bigint)", (self._fp_hwm, checkpoint, branch, flat(ranges), seqs,
+                                                     self._keep_upto(checkpoint)))
         token, fp = self._after_snapshot(both["snapshot"], checkpoint)
         if "restore" in both:
             self._after_restore(then_restore, both["restore"])
@@ -309,7 +317,7 @@ class PostgresJournalAdapter(Adapter):
             branch, ranges, seqs = self._restore_args(token)
             folded = self._sums is not None
             result = self._run_restore(branch, flat(ranges), seqs, fp_hwm=self._fp_hwm if folded else -1,
-                                       keep=self._keep_branches or self._unsure)
+                                       keep=self._keep_upto(False))
             self._after_restore(token, result)
 
     @contextlib.contextmanager
@@ -333,13 +341,22 @@ class PostgresJournalAdapter(Adapter):
 
     def _after_restore(self, token: Checkpoint, result: dict[str, Any]) -> None:
         self._path, self._tail_from = token.value[1], int(result["seq"])
+        self._covered = max((hi for _, hi in self._path), default=0)
         if self._sums is not None:
             self._fold(result["delta"], None)
             self._fp_hwm = self._tail_from  # every entry of the restored path is folded in now
         self._lineage.rewind_to(token)
 
-    def _run_restore(self, branch: int, ranges: Any, seqs: str, *, fp_hwm: int, keep: bool) -> dict[str, Any]:
-        return self._call("SELECT venom_replay.restore(%s::bigint, %s::bigint[], %s::jsonb, %s::bigint, %s)",
+    def _keep_upto(self, checkpoint_now: bool) -> int:
+        """Up to which journal id the entries a restore undoes must go to the shelf: those a checkpoint
+        covers (it may be restored later); entries after the last checkpoint on the present path are
+        dropped, so that the shelf does not grow with every leaf of the search."""
+        if self._unsure or (self._keep_branches and checkpoint_now):
+            return KEEP_ALL  # unsure: keep everything; a checkpoint taken in the same call covers all
+        return self._covered if self._keep_branches else KEEP_NONE
+
+    def _run_restore(self, branch: int, ranges: Any, seqs: str, *, fp_hwm: int, keep: int) -> dict[str, Any]:
+        return self._call("SELECT venom_replay.restore(%s::bigint, %s::bigint[], %s::jsonb, %s::bigint, %s::bigint)",
                           (branch, list(ranges), seqs, fp_hwm, keep))
 
     def _call(self, query: str, args: tuple) -> dict[str, Any]:

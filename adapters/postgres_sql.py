@@ -157,9 +157,11 @@ END $$;
 -- entries of that path (oldest first). Rows are removed/added by each table's generated function,
 -- with triggers and FK checks off. Sequences are reset to p_seqs where they moved.
 -- p_fp_hwm: the caller's fingerprint covers the journal up to there; the returned delta brings it to
--- the restored content (p_fp_hwm < 0: no fingerprint kept, no delta worth having). Also returns the journal sequence's value: later entries are a new branch.
+-- the restored content (p_fp_hwm < 0: no fingerprint kept, no delta worth having).
+-- p_keep: undone entries up to this id go to the shelf for a later redo (a checkpoint covers them);
+-- later ones are deleted (no checkpoint can ever need them). Also returns the journal sequence's value: later entries are a new branch.
 CREATE FUNCTION venom_replay.restore(p_from bigint, p_ranges bigint[], p_seqs jsonb, p_fp_hwm bigint,
-                                     p_keep boolean) RETURNS jsonb
+                                     p_keep bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     r record;
@@ -198,9 +200,9 @@ BEGIN
         END IF;
     END LOOP;
     IF undone > 0 THEN
-        IF p_keep THEN
+        IF p_keep > p_from THEN
             WITH moved AS (DELETE FROM venom_replay.journal WHERE id > p_from RETURNING *)
-            INSERT INTO venom_replay.shelf SELECT * FROM moved;
+            INSERT INTO venom_replay.shelf SELECT * FROM moved WHERE moved.id <= p_keep;
         ELSE
             DELETE FROM venom_replay.journal WHERE id > p_from;
         END IF;
@@ -258,7 +260,7 @@ END $$;
 -- After a step, in one round trip: snapshot() and then, unless new tables showed up (the caller must
 -- track them first), restore() to where the next step starts.
 CREATE FUNCTION venom_replay.snapshot_then_restore(p_fp_hwm bigint, p_checkpoint boolean, p_from bigint,
-                                                   p_ranges bigint[], p_seqs jsonb, p_keep boolean)
+                                                   p_ranges bigint[], p_seqs jsonb, p_keep bigint)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     snap jsonb := venom_replay.snapshot(p_fp_hwm, p_checkpoint);

@@ -153,3 +153,34 @@ def test_a_table_created_mid_run_is_found_by_the_snapshot_after_a_step(pg_url):
         adapter.uninstall()
         adapter.close()
     assert installed_objects(pg_url) == []
+
+
+def test_the_shelf_keeps_only_what_a_checkpoint_covers(pg_url):
+    """Steps whose state gets no checkpoint (the leaves of a search) are undone for good; a state with
+    a checkpoint keeps its entries, also when it is left for a sibling, and is still reachable."""
+    run_writer_process(pg_url, SCHEMA)
+    adapter = branch_adapter(pg_url)
+    api = WriterProcess(pg_url)
+    try:
+        start = adapter.checkpoint()
+        for i in range(20):  # leaves: written, fingerprinted, undone
+            api.execute([f"INSERT INTO customers (email) VALUES ('leaf{i}@x')"])
+            adapter.snapshot(checkpoint=False, then_restore=start)
+        assert api.execute(["SELECT count(*) FROM venom_replay.shelf"]) == [[[0]]]
+        api.execute(["INSERT INTO customers (email) VALUES ('kept@x')"])
+        kept, kept_fp = adapter.snapshot(checkpoint=True, then_restore=start)
+        adapter.restore(kept)
+        kept_dump = dump_content(pg_url)
+        api.execute(["UPDATE orders SET total = 1"])  # a leaf below the kept state
+        adapter.snapshot(checkpoint=False, then_restore=kept)
+        adapter.restore(start)  # leave the kept state for a sibling
+        api.execute(["DELETE FROM lines"])
+        adapter.snapshot(checkpoint=False, then_restore=start)
+        assert api.execute(["SELECT count(*) FROM venom_replay.shelf"]) == [[[1]]]  # only kept@x's insert
+        adapter.restore(kept)
+        assert dump_content(pg_url) == kept_dump and adapter.fingerprint() == kept_fp
+        adapter.restore(adapter.baseline)
+    finally:
+        api.close()
+        adapter.uninstall()
+        adapter.close()
