@@ -246,6 +246,7 @@ class PostgresJournalAdapter(Adapter):
                                      " FOR EACH STATEMENT EXECUTE FUNCTION venom_replay.log_truncate()"
                                      ).format(t=ident))
                 self._names[relid] = name
+            conn.execute("SELECT venom_replay.refresh_sequences()")  # the new tables' serial columns
         if report:
             names = ", ".join(t[1] for t in tables)
             self.notes.append(f"tables created after install, journalled from now on: {names}"
