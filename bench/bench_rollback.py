@@ -155,16 +155,33 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
 # -- MariaDB ----------------------------------------------------------------------------------------
 
 
+def mariadb_install_costs(urls: dict) -> dict:
+    """install() with the copy of every table that lets a TRUNCATE be undone, and without it
+    (?truncate=refuse); {"10MB": {"copies_ms": ..., "refuse_ms": ...}, ...}."""
+    out = {}
+    for mb, url in urls.items():
+        row = {}
+        for label, suffix in (("refuse", "?truncate=refuse"), ("copies", "")):
+            adapter = open_adapter(url + suffix)
+            started = time.perf_counter()
+            adapter.install()
+            row[f"{label}_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            adapter.uninstall()
+            adapter.close()
+        out[f"{mb}MB"] = row
+    return out
+
+
 def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
     import pymysql
 
     server = MariaDBServer().start()
     try:
         out: dict = {"journal": {}}
-        apis, branches, adapters, sizes = {}, {}, {}, {}
+        apis, branches, adapters, sizes, urls = {}, {}, {}, {}, {}
         for mb in sizes_mb:
             db = server.create_database(f"bench_{mb}mb")
-            url = server.url(db)
+            url = urls[mb] = server.url(db)
             rows = mb * 1024 * 1024 // (ROW_BYTES + 40)
             api = apis[mb] = pymysql.connect(host=server.host, port=server.port, user="root", database=db,
                                              autocommit=True)
@@ -192,6 +209,7 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
 
             branches[mb] = branch
             adapters[mb] = open_adapter(url)
+        out["install"] = mariadb_install_costs(urls)
         out["journal"] = journal_results(adapters, branches, sizes, rounds)
         mb = max(sizes_mb)  # full restore for comparison: reload the table from a snapshot copy
         with apis[mb].cursor() as cur:
@@ -416,6 +434,11 @@ def write_markdown(results: dict, path: Path) -> None:
         "",
         f"Checkpoint medians (ms), {large}: PostgreSQL {pg['journal'][large]['checkpoint_ms_median']},"
         f" MariaDB {my['journal'][large]['checkpoint_ms_median']}, SQLite {sq['triggers'][large]['checkpoint_ms_median']}.",
+        *([f"MariaDB install, {small} / {large}: {my['install'][small]['copies_ms']} / {my['install'][large]['copies_ms']}"
+            " ms with a copy of every table (so that a TRUNCATE can be undone), "
+            f"{my['install'][small]['refuse_ms']} / {my['install'][large]['refuse_ms']} ms without (`?truncate=refuse`);"
+            f" MariaDB rows measured {my.get('measured_at', results['measured_at'])} at load {my['load_1min_at_start']}."]
+          if "install" in my else []),  # results of an older run lack it
         f"Redis SWAPDB alone (what the API observes, atomic): {rd['swapdb'][large]['swap_only_ms']} ms at {large}.",
         f"Redis with 10 keys changed since the previous call, {small} / {large}: fingerprint"
         f" {rd['dump'][small]['fingerprint_10_keys_ms_median']} / {rd['dump'][large]['fingerprint_10_keys_ms_median']}"
