@@ -129,6 +129,10 @@ class PostgresJournalAdapter(Adapter):
             # Our functions run the same few statements thousands of times with new parameters:
             # plan them once (PostgreSQL would otherwise often re-plan them at every call).
             self._conn.execute("SET plan_cache_mode = force_generic_plan")
+            # Our restores need not wait for their WAL flush: visibility to the API is immediate, and
+            # if the server crashed before the flush, the journal still holds the entries and the
+            # next run (or `db recover`) undoes them. Saves one fsync per step on a durable server.
+            self._conn.execute("SET synchronous_commit = off")
         return self._conn
 
     def close(self) -> None:
