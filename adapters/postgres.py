@@ -40,8 +40,8 @@ from .base import Adapter, AdapterError, CannotRestore, Checkpoint
 from .content_hash import MASK64, combine, volatile_for
 from .journal_ranges import OPEN_END, Ranges, branch_point, extend, flat, normalise
 from .lineage import Lineage
-from .postgres_sql import (APPLY_FUNCTION, INSTALL, PRIMARY_KEY, REMOVE_BY_CONTENT, REMOVE_BY_KEY, SCHEMA,
-                           TABLE_COLUMNS, USER_TABLES)
+from .postgres_sql import (APPLY_ANY, APPLY_CALL, APPLY_FUNCTION, INSTALL, PRIMARY_KEY, REMOVE_BY_CONTENT,
+                           REMOVE_BY_KEY, SCHEMA, TABLE_COLUMNS, USER_TABLES)
 
 KEEP_ALL = 2**62  # restore's p_keep: every undone entry goes to the shelf
 KEEP_NONE = -1    # none does
@@ -251,6 +251,9 @@ class PostgresJournalAdapter(Adapter):
                                      ).format(t=ident))
                 self._names[relid] = name
             conn.execute("SELECT venom_replay.refresh_sequences()")  # the new tables' serial columns
+            calls = [APPLY_CALL.format(relid=int(relid), fn=sql.Identifier(fn).as_string(conn))
+                     for relid, fn in conn.execute("SELECT relid, apply_fn FROM venom_replay.tables ORDER BY relid")]
+            conn.execute(APPLY_ANY.replace("{calls}", "\n".join(calls)))
         if report:
             names = ", ".join(t[1] for t in tables)
             self.notes.append(f"tables created after install, journalled from now on: {names}"

@@ -192,20 +192,21 @@ BEGIN
         END IF;
     END LOOP;
     -- Undo, newest first, one call per table. The fingerprint loses what the caller had folded in.
-    FOR r IN SELECT j.relid, t.apply_fn, c.oid IS NULL AS gone, count(*) AS n,
+    -- (Whether a table still exists is looked up per table in the loop: a join with pg_class here
+    -- made the generic plan scan the catalog, the most expensive part of a one-row restore.)
+    FOR r IN SELECT j.relid, t.apply_fn, count(*) AS n,
                     array_agg(j.op ORDER BY j.id DESC) AS ops, array_agg(j.old ORDER BY j.id DESC) AS olds,
                     array_agg(j.new ORDER BY j.id DESC) AS news,
                     sum(venom_replay.entry_delta(j.op, j.old, j.new, t.volatile)) FILTER (WHERE j.id <= p_fp_hwm) AS folded
                FROM venom_replay.journal j
                LEFT JOIN venom_replay.tables t ON t.relid = j.relid
-               LEFT JOIN pg_catalog.pg_class c ON c.oid = j.relid
-              WHERE j.id > p_from GROUP BY j.relid, t.apply_fn, c.oid
+              WHERE j.id > p_from GROUP BY j.relid, t.apply_fn
     LOOP
-        IF r.gone OR r.apply_fn IS NULL THEN
+        IF r.apply_fn IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.relid) THEN
             RAISE EXCEPTION 'venom_replay: table % was dropped or is not tracked; restore with template mode',
                 r.relid USING ERRCODE = 'VR001';
         END IF;
-        EXECUTE format('SELECT venom_replay.%I($1, $2, $3, true)', r.apply_fn) USING r.ops, r.olds, r.news;
+        PERFORM venom_replay.apply_any(r.relid, r.ops, r.olds, r.news, true);
         undone := undone + r.n;
         IF r.folded IS NOT NULL THEN
             delta := delta || jsonb_build_object(r.relid::text, coalesce((delta ->> r.relid::text)::numeric, 0) - r.folded);
@@ -230,20 +231,19 @@ BEGIN
     END IF;
     -- Redo the target's kept entries after the branch point, oldest first.
     IF cardinality(lo) > 0 THEN
-        FOR r IN SELECT s.relid, t.apply_fn, c.oid IS NULL AS gone, count(*) AS n,
+        FOR r IN SELECT s.relid, t.apply_fn, count(*) AS n,
                         array_agg(s.op ORDER BY s.id) AS ops, array_agg(s.old ORDER BY s.id) AS olds,
                         array_agg(s.new ORDER BY s.id) AS news,
                         sum(venom_replay.entry_delta(s.op, s.old, s.new, t.volatile)) AS d
                    FROM venom_replay.shelf s JOIN unnest(lo, hi) AS g(glo, ghi) ON s.id > g.glo AND s.id <= g.ghi
                    LEFT JOIN venom_replay.tables t ON t.relid = s.relid
-                   LEFT JOIN pg_catalog.pg_class c ON c.oid = s.relid
-                  GROUP BY s.relid, t.apply_fn, c.oid
+                  GROUP BY s.relid, t.apply_fn
         LOOP
-            IF r.gone OR r.apply_fn IS NULL THEN
+            IF r.apply_fn IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.relid) THEN
                 RAISE EXCEPTION 'venom_replay: table % was dropped or is not tracked; restore with template mode',
                     r.relid USING ERRCODE = 'VR001';
             END IF;
-            EXECUTE format('SELECT venom_replay.%I($1, $2, $3, false)', r.apply_fn) USING r.ops, r.olds, r.news;
+            PERFORM venom_replay.apply_any(r.relid, r.ops, r.olds, r.news, false);
             redone := redone + r.n;
             IF p_fp_hwm >= 0 THEN
                 delta := delta || jsonb_build_object(r.relid::text, coalesce((delta ->> r.relid::text)::numeric, 0) + r.d);
@@ -330,6 +330,18 @@ BEGIN
     END LOOP;
 END $fn$;
 """
+
+# Calls the table's generated function: static calls, planned once per session (EXECUTE of a built
+# string was planned anew at every restore). Regenerated whenever tables are tracked.
+APPLY_ANY = r"""
+CREATE OR REPLACE FUNCTION venom_replay.apply_any(p_relid oid, p_ops "char"[], p_olds jsonb[], p_news jsonb[],
+                                                  p_undo boolean) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+{calls}
+    RAISE EXCEPTION 'venom_replay: table % is not tracked; restore with template mode', p_relid USING ERRCODE = 'VR001';
+END $fn$;
+"""
+APPLY_CALL = ("    IF p_relid = {relid} THEN PERFORM venom_replay.{fn}(p_ops, p_olds, p_news, p_undo); RETURN; END IF;")
 
 REMOVE_BY_KEY = "DELETE FROM {t} WHERE ({k}) = (SELECT {k} FROM jsonb_populate_record(NULL::{t}, gone));"
 REMOVE_BY_CONTENT = ("DELETE FROM {t} WHERE ctid = (SELECT x.ctid FROM {t} x WHERE to_jsonb(x.*) = gone LIMIT 1);")

@@ -113,6 +113,18 @@ def test_tables_created_after_install_are_reported_and_tracked(shop_url, journal
     assert dump_content(shop_url) == before
 
 
+def test_a_table_dropped_by_the_api_is_refused_clearly_and_nothing_is_half_restored(shop_url, journal, writer_process):
+    api = writer_process(shop_url)
+    api.execute(["CREATE TABLE coupons (code text PRIMARY KEY, used boolean)"])
+    token = journal.checkpoint()  # tracks coupons
+    api.execute(["INSERT INTO coupons VALUES ('A', false)", "UPDATE customers SET email = 'z@x' WHERE id = 1",
+                 "DROP TABLE coupons"])
+    with pytest.raises(CannotRestore, match="was dropped"):
+        journal.restore(token)
+    # Nothing was half-applied: the customers change is still there, in one transaction with the refusal.
+    assert api.execute(["SELECT email FROM customers WHERE id = 1"]) == [[["z@x"]]]
+
+
 def test_killed_run_is_recovered_by_db_recover(shop_url):
     before = dump_content(shop_url)
     script = textwrap.dedent(f"""
