@@ -411,9 +411,10 @@ def write_markdown(results: dict, path: Path) -> None:
     lines = [
         "# Rollback benchmark (restore of a branch that changed 10 rows; medians in ms)",
         "",
-        f"Measured {results['measured_at']} on {results['machine']}, {results['rounds']} rounds per cell;"
-        f" 1-minute load when each system started: PostgreSQL {pg['load_1min_at_start']}, MariaDB"
-        f" {my['load_1min_at_start']}, SQLite {sq['load_1min_at_start']}, Redis {rd['load_1min_at_start']}.",
+        f"On {results['machine']}, {results['rounds']} rounds per cell. Each system measured at (1-minute load when"
+        f" it started): " + ", ".join(f"{name} {r.get('measured_at', results['measured_at'])} ({r['load_1min_at_start']})"
+                                      for name, r in (("PostgreSQL", pg), ("MariaDB", my), ("SQLite", sq), ("Redis", rd)))
+        + ".",
         "",
         f"| system | mode | {small} | {large} | large/small | full restore of {large} | full / incremental |",
         "|---|---|---|---|---|---|---|",
