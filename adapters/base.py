@@ -9,7 +9,7 @@ one exception, for an app that runs in-process on the very connection we hand it
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,16 @@ class Adapter(ABC):
     def recover(self) -> int:
         """Restore the baseline left by a killed run, if any; return how many changes were undone."""
         return 0
+
+    def recover_or_create(self, installed: bool, create: Callable[[], None]) -> None:
+        """install()'s first step: a killed run left our objects, so put its baseline back first (and
+        say so); else create them."""
+        if installed:
+            undone = self.recover()
+            if undone:
+                self.notes.append(f"restored the baseline left by a killed run ({undone} changes undone)")
+        else:
+            create()
 
     def pending_changes(self) -> int:
         """How many journalled changes lie beyond the baseline (0 when nothing is to recover)."""

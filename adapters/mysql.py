@@ -163,18 +163,16 @@ class MySQLJournalAdapter(Adapter):
         self.reader.load_names(tables)
         return tables
 
+    def _create_journal(self) -> None:
+        self._query(f"CREATE TABLE {JOURNAL} (id BIGINT AUTO_INCREMENT PRIMARY KEY, tbl VARCHAR(64) NOT NULL,"
+                    " op CHAR(1) NOT NULL, old LONGTEXT, new LONGTEXT) ENGINE=InnoDB")
+        self._query(f"CREATE TABLE {META} (baseline_hwm BIGINT NOT NULL, baseline_counters LONGTEXT NOT NULL,"
+                    " baseline_idents LONGTEXT NOT NULL,"
+                    " installed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")
+
     def install(self) -> None:
         self.check_permissions()
-        if self._installed():
-            undone = self.recover()
-            if undone:
-                self.notes.append(f"restored the baseline left by a killed run ({undone} changes undone)")
-        else:
-            self._query(f"CREATE TABLE {JOURNAL} (id BIGINT AUTO_INCREMENT PRIMARY KEY, tbl VARCHAR(64) NOT NULL,"
-                        " op CHAR(1) NOT NULL, old LONGTEXT, new LONGTEXT) ENGINE=InnoDB")
-            self._query(f"CREATE TABLE {META} (baseline_hwm BIGINT NOT NULL, baseline_counters LONGTEXT NOT NULL,"
-                        " baseline_idents LONGTEXT NOT NULL,"
-                        " installed_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")
+        self.recover_or_create(self._installed(), self._create_journal)
         self.copies.create_meta()
         self.copies.load()
         self._sync_triggers(report=False)

@@ -165,13 +165,7 @@ class PostgresJournalAdapter(Adapter):
 
     def install(self) -> None:
         self.check_permissions()
-        if self._installed():
-            undone = self.recover()
-            if undone:
-                self.notes.append(f"restored the baseline left by a killed run ({undone} changes undone)")
-        else:
-            with self.conn.transaction():
-                self.conn.execute(INSTALL)
+        self.recover_or_create(self._installed(), self._create_schema)
         self._track(self._untracked_tables(), report=False)
         state = self._checkpoint_state()
         with self.conn.transaction():
@@ -182,6 +176,10 @@ class PostgresJournalAdapter(Adapter):
         self._sums = None
         self._path, self._tail_from, self._unsure = normalise([(0, state["hwm"])]), state["hwm"], False
         self.baseline = self.checkpoint()
+
+    def _create_schema(self) -> None:
+        with self.conn.transaction():
+            self.conn.execute(INSTALL)
 
     def uninstall(self) -> None:
         conn = self.conn

@@ -131,17 +131,12 @@ class SQLiteTriggerAdapter(SQLiteBase):
 
     def install(self) -> None:
         conn = self.conn
-        if self._installed():
-            undone = self.recover()
-            if undone:
-                self.notes.append(f"restored the baseline left by a killed run ({undone} changes undone)")
-        else:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;"
-                f"CREATE TABLE {JOURNAL} (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op TEXT NOT NULL,"
-                f" rid INTEGER, new_rid INTEGER, vals TEXT);"
-                f"CREATE TABLE {META} (baseline_hwm INTEGER NOT NULL, installed_at TEXT DEFAULT CURRENT_TIMESTAMP);"
-                f"COMMIT;")
+        self.recover_or_create(self._installed(), lambda: conn.executescript(
+            f"BEGIN IMMEDIATE;"
+            f"CREATE TABLE {JOURNAL} (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op TEXT NOT NULL,"
+            f" rid INTEGER, new_rid INTEGER, vals TEXT);"
+            f"CREATE TABLE {META} (baseline_hwm INTEGER NOT NULL, installed_at TEXT DEFAULT CURRENT_TIMESTAMP);"
+            f"COMMIT;"))
         self._sync_triggers(report=False)
         triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"
                                                " AND name NOT LIKE 'venom\\_replay\\_%' ESCAPE '\\'")]
