@@ -13,6 +13,7 @@ from support.db_servers import (
     WriterProcess,
     check_random_writes_restore_exactly,
     dump_content,
+    installed_adapter,
     installed_objects,
     run_writer_process,
 )
@@ -41,12 +42,8 @@ def shop_url(pg_url):
 
 @pytest.fixture
 def journal(shop_url):
-    adapter = open_adapter(shop_url, volatile_columns=["customers.seen"])
-    adapter.install()
-    yield adapter
-    adapter.uninstall()
-    adapter.close()
-    assert installed_objects(shop_url) == []
+    with installed_adapter(shop_url, volatile_columns=["customers.seen"]) as adapter:
+        yield adapter
 
 
 def test_undoes_every_kind_of_write_made_by_another_process(shop_url, journal, writer_process):

@@ -11,6 +11,7 @@ executes batches on request. Run ``python -m support.db_servers writer URL`` to 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -594,21 +595,25 @@ def check_random_writes_restore_exactly(url: str, kind: str, examples: int, **ad
     and restores (``run_property_scenario``), then uninstall must leave no object of ours behind."""
     from hypothesis import HealthCheck, given, settings
 
+    with installed_adapter(url, **adapter_options) as adapter, WriterProcess(url) as writer:
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(steps=property_steps(kind))
+        def scenario(steps: Sequence[tuple]) -> None:
+            run_property_scenario(adapter, url, writer, kind, steps)
+
+        scenario()
+
+
+@contextlib.contextmanager
+def installed_adapter(url: str, **adapter_options: Any) -> Iterator[Any]:
+    """An adapter installed on ``url``; afterwards uninstalled, closed, and none of our objects left."""
     from venom_replay.adapters.registry import open_adapter
 
     adapter = open_adapter(url, **adapter_options)
     adapter.install()
-    writer = WriterProcess(url)
-
-    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(steps=property_steps(kind))
-    def scenario(steps: Sequence[tuple]) -> None:
-        run_property_scenario(adapter, url, writer, kind, steps)
-
     try:
-        scenario()
+        yield adapter
     finally:
-        writer.close()
         adapter.uninstall()
         adapter.close()
     assert installed_objects(url) == []
