@@ -642,9 +642,6 @@ class Explorer:
         self.prefix_ends.clear()  # the unused checkpoints and answers are not needed any more
         return self.prefix_roots
 
-    def _session_kind(self, session: str) -> tuple[str, ...]:
-        return tuple(s.template for s in self.tset.sessions.get(session, ()) or ()) or (session,)
-
     def goto_root(self) -> None:
         assert self.root is not None
         if self.rollback:
