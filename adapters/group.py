@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .base import Adapter, CannotRestore, Checkpoint
-from .content_hash import combine
+from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint
+from venom_replay.adapters.content_hash import combine
 
 GROUP = "group"
 

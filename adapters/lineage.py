@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 
-from .base import AdapterError, CannotRestore, Checkpoint
+from venom_replay.adapters.base import AdapterError, CannotRestore, Checkpoint
 
 
 class Lineage:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .base import Adapter, AdapterError
+from venom_replay.adapters.base import Adapter, AdapterError
 
 MODES = {
     "postgresql": ("journal", "template", "savepoint"),
@@ -69,19 +69,19 @@ def open_adapter(url: str, **options: Any) -> Adapter:
         options["grace_seconds"] = float(options["grace_seconds"])
     if kind == "postgresql":
         if mode == "template":
-            from .postgres_template import PostgresTemplateAdapter as cls
+            from venom_replay.adapters.postgres.template import PostgresTemplateAdapter as cls
         elif mode == "savepoint":
-            from .postgres_savepoint import PostgresSavepointAdapter as cls
+            from venom_replay.adapters.postgres.savepoint import PostgresSavepointAdapter as cls
         else:
-            from .postgres import PostgresJournalAdapter as cls
+            from venom_replay.adapters.postgres.journal import PostgresJournalAdapter as cls
     elif kind == "mysql":
-        from .mysql import MySQLJournalAdapter as cls
+        from venom_replay.adapters.mysql.journal import MySQLJournalAdapter as cls
         clean_url = "mysql" + clean_url[clean_url.index("://"):]
     elif kind == "sqlite":
-        from .sqlite import SQLiteBackupAdapter, SQLiteTriggerAdapter
+        from venom_replay.adapters.sqlite import SQLiteBackupAdapter, SQLiteTriggerAdapter
         cls = SQLiteBackupAdapter if mode == "backup" else SQLiteTriggerAdapter
     else:
-        from .redis_adapter import RedisDumpAdapter, RedisSwapAdapter
+        from venom_replay.adapters.redis.adapter import RedisDumpAdapter, RedisSwapAdapter
         cls = RedisSwapAdapter if mode == "swapdb" else RedisDumpAdapter
     try:
         return cls(clean_url, **options)

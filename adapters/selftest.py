@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import AdapterError
-from .registry import MODES, database_kind, open_adapter, split_options
+from venom_replay.adapters.base import AdapterError
+from venom_replay.adapters.registry import MODES, database_kind, open_adapter, split_options
 
 SCRATCH = "venom_replay_check"
 
@@ -55,7 +55,7 @@ class Scratch:
                     cur = conn.execute(sql.replace("?", "%s"), args)
                     rows = cur.fetchall() if fetch and cur.description else rows
         elif self.kind == "mysql":
-            from .mysql import connect
+            from venom_replay.adapters.mysql.journal import connect
 
             conn = connect(self.url)
             try:
@@ -66,7 +66,7 @@ class Scratch:
             finally:
                 conn.close()
         else:
-            from .sqlite import path_from_url
+            from venom_replay.adapters.sqlite import path_from_url
 
             conn = sqlite3.connect(path_from_url(self.url), timeout=30)
             try:

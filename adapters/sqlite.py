@@ -24,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Adapter, AdapterError, Checkpoint
-from .content_hash import MASK64, combine, volatile_for
-from .lineage import Lineage
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
+from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
+from venom_replay.adapters.lineage import Lineage
 
 JOURNAL = "venom_replay_journal"
 META = "venom_replay_meta"

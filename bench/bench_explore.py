@@ -49,9 +49,9 @@ from support.http_app import start_app  # noqa: E402
 from support.proxy import recording_proxy  # noqa: E402
 
 from venom_replay.adapters.registry import open_adapter  # noqa: E402
-from venom_replay.proxy.infer import infer_templates  # noqa: E402
-from venom_replay.replay.checkers_builtin import builtin_checkers  # noqa: E402
-from venom_replay.replay.explorer import Explorer, _recorded_exchanges, explore  # noqa: E402
+from venom_replay.proxy.infer.inference import infer_templates  # noqa: E402
+from venom_replay.replay.checkers.builtin import builtin_checkers  # noqa: E402
+from venom_replay.replay.explorer.core import Explorer, _recorded_exchanges, explore  # noqa: E402
 from venom_replay.replay.http_client import HttpClient  # noqa: E402
 
 DEPTH = 5

@@ -29,7 +29,7 @@ from venom_replay.graph.export import export_graph
 from venom_replay.graph.transition import build_transition_graph
 from venom_replay.graph.unseen import count_unseen, iter_unseen
 from venom_replay.proxy.recording import Request, Response
-from venom_replay.proxy.template_model import ActionTemplate, Consumption, Production, Step, TemplateSet
+from venom_replay.proxy.infer.model import ActionTemplate, Consumption, Production, Step, TemplateSet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "graph.json"
 OPS = ("create", "read", "update", "delete", "list")

@@ -120,7 +120,7 @@ def generate_long_sessions(path: Path, n: int, session_length: int, seed: int = 
 
 def measure(path: Path) -> dict:
     """Runs in a fresh process: read, infer, report times and peak memory."""
-    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.proxy.infer.inference import infer_templates
     from venom_replay.proxy.recording import read_recording
 
     load_before = os.getloadavg()[0]

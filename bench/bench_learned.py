@@ -36,12 +36,12 @@ from support.http_app import running_app  # noqa: E402
 from support.proxy import recording_proxy  # noqa: E402
 
 from venom_replay.adapters.registry import open_adapter  # noqa: E402
-from venom_replay.proxy.infer import infer_templates  # noqa: E402
-from venom_replay.replay.checks import StepContext, Violation  # noqa: E402
-from venom_replay.replay.explorer import Limits, explore  # noqa: E402
-from venom_replay.replay.demo_shop import PLANTED_BUGS, launch  # noqa: E402
-from venom_replay.replay.demo_traffic import run_traffic  # noqa: E402
-from venom_replay.replay.learned import LearnedChecker, learn_invariants  # noqa: E402
+from venom_replay.proxy.infer.inference import infer_templates  # noqa: E402
+from venom_replay.replay.checkers.base import StepContext, Violation  # noqa: E402
+from venom_replay.replay.explorer.core import Limits, explore  # noqa: E402
+from venom_replay.replay.demo.shop import PLANTED_BUGS, launch  # noqa: E402
+from venom_replay.replay.demo.traffic import run_traffic  # noqa: E402
+from venom_replay.replay.learned.learn import LearnedChecker, learn_invariants  # noqa: E402
 
 # What a finding must be about to count as the planted bug (a substring of the invariant).
 BUG_RELATION = {

@@ -295,7 +295,7 @@ def bench_redis(sizes_mb: tuple[int, int], rounds: int) -> dict:
     """Both sizes on one server, installed at once and taking turns round by round, per mode; then a
     full DUMP/RESTORE of the large keyspace (the non-incremental restore) and a full rehash."""
     import redis
-    from venom_replay.adapters.redis_hash import full_fingerprint
+    from venom_replay.adapters.redis.hash import full_fingerprint
 
     server = RedisServer().start()
     try:

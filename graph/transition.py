@@ -29,7 +29,7 @@ import networkx as nx
 
 from venom_replay.proxy.recording import Exchange, Request, Response
 from venom_replay.proxy.redact import redact_exchange
-from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
+from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 
 START = "__start__"
 """Id of the node that every recorded session starts from."""

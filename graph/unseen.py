@@ -41,7 +41,7 @@ import networkx as nx
 
 from venom_replay.proxy.errors import VenomError
 
-from .transition import DEPENDENCY
+from venom_replay.graph.transition import DEPENDENCY
 
 _ENABLED_CACHE_LIMIT = 1024
 """Distinct requirement states whose enabled-template lists are kept; small so memory stays flat."""

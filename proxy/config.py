@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from venom_replay.proxy.errors import ConfigError
 
 CONFIG_NAME = "venom.toml"
 PYPROJECT = "pyproject.toml"

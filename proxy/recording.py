@@ -31,7 +31,7 @@ from typing import Any
 
 import msgpack
 
-from .errors import RecordingError
+from venom_replay.proxy.errors import RecordingError
 
 FORMAT_NAME = "venom-replay-recording"
 FORMAT_VERSION = 1

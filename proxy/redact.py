@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode
 
-from .recording import Exchange, Request, Response
+from venom_replay.proxy.recording import Exchange, Request, Response
 
 MASK = "***"
 

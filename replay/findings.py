@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import StepResult, Violation
+from venom_replay.replay.checkers.base import StepResult, Violation
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ import requests
 
 from venom_replay.proxy.errors import ConfigError
 from venom_replay.proxy.recording import Request, Response
-from venom_replay.proxy.template_model import ActionTemplate
+from venom_replay.proxy.infer.model import ActionTemplate
 
-from .checks import StepResult
+from venom_replay.replay.checkers.base import StepResult
 
 # Hop-by-hop and framing headers: the HTTP library computes them for the request it actually sends.
 _DROP_REQUEST_HEADERS = frozenset(

@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from contextlib import closing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from venom_replay.proxy.errors import VenomError
-from venom_replay.proxy.instantiate import render_request
-from venom_replay.proxy.template_model import TemplateSet
+from venom_replay.proxy.infer.instantiate import render_request
+from venom_replay.proxy.infer.model import TemplateSet
 
-from .checks import StepResult, Violation
-from .findings import Action
+from venom_replay.replay.checkers.base import StepResult, Violation
+from venom_replay.replay.findings import Action
 
 
 @dataclass
@@ -80,23 +81,24 @@ def replay_finding(
 ) -> Reproduction:
     """Run ``sequence`` (template ids, or (template id, example) pairs) from the baseline."""
     from venom_replay.proxy.config import load_config
-    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.replay.explorer import Explorer
+    from venom_replay.replay.http_client import HttpClient
+    from venom_replay.replay.session import build_checkers, load_recording_once, open_databases
 
-    from .commands.explore import build_checkers, open_databases
-    from .explorer import Explorer
-    from .http_client import HttpClient
-    from .user_invariants import close_handles
-
-    config = load_config()
-    tset = infer_templates(recording, config)
+    loaded = load_recording_once(recording, load_config())
+    tset = loaded.templates
     actions = [Action(s) if isinstance(s, str) else Action(s[0], int(s[1])) for s in sequence]
     for a in actions:
         if a.template not in tset.templates:
             raise VenomError(f"template {a.template!r} is not learned from {recording}")
-    checkers, _ = build_checkers(tset, recording=Path(recording), config=config, invariants=None, learned=learned)
-    adapters, handles = open_databases(databases)
-    client = HttpClient(target)
-    ex = Explorer(tset, client, adapters, checkers, databases=handles)
+    checkers, _ = build_checkers(loaded, learned=learned)
+    with open_databases(databases) as dbs, closing(HttpClient(target)) as client:
+        return _replay_actions(Explorer(tset, client, dbs.adapter, checkers, databases=dbs.handles), actions, signature,
+                               on_step)
+
+
+def _replay_actions(ex: Any, actions: Sequence[Action], signature: str,
+                    on_step: Callable[[int, StepResult], None] | None) -> Reproduction:
     out = Reproduction([], [], signature)
     try:
         ex.start()
@@ -123,11 +125,8 @@ def replay_finding(
         try:
             out.db_restored = ex.finish()
         finally:
-            if adapters is not None:
-                adapters.uninstall()
-                adapters.close()
-            close_handles(handles)
-            client.close()
+            if ex.rollback:
+                ex.db.uninstall()
     return out
 
 

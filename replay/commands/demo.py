@@ -82,12 +82,10 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
     from venom_replay.graph.export import export_graph
     from venom_replay.graph.transition import build_transition_graph
     from venom_replay.graph.unseen import count_unseen
-    from venom_replay.proxy.config import VenomConfig
-    from venom_replay.proxy.infer import infer_templates
-    from venom_replay.proxy.recording import read_recording
-    from venom_replay.replay.demo_shop import launch
-    from venom_replay.replay.demo_traffic import run_traffic
+    from venom_replay.replay.demo.shop import launch
+    from venom_replay.replay.demo.traffic import run_traffic
     from venom_replay.replay.record_process import start_recorder
+    from venom_replay.replay.session import load_recording_once
 
     twin = "correct twin (no planted bugs)" if fixed else "4 planted sequence bugs"
     console.rule(f"venom-replay demo: a small shop API with {twin}")
@@ -107,12 +105,12 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
             summary = recorder.stop()
     except RuntimeError as exc:
         raise VenomError(str(exc)) from None
-    recording = read_recording(recording_path)
     console.print(f"[bold]2. record[/] {len(traffic.sessions)} scripted client sessions through the recording proxy at "
                   f"{recorder.url}: {summary} ({time.monotonic() - t0:.1f} s)")
 
     t1 = time.monotonic()
-    tset = infer_templates(recording, VenomConfig())
+    loaded = load_recording_once(recording_path)
+    tset = loaded.templates
     bindings = sum(len(t.consumes) for t in tset.templates.values())
     console.print(f"[bold]3. learn[/]  {len(tset.templates)} templates, {bindings} value bindings "
                   f"({time.monotonic() - t1:.2f} s):")
@@ -126,7 +124,7 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
     console.print(f"[bold]4. graph[/]  {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges; "
                   f"orderings never recorded ({counts}) -> {graph_path}")
 
-    report = _explore(console, tset, recording_path, shop.url, shop_db, report_dir, depth=depth, time_limit=time_limit,
+    report = _explore(console, loaded, shop.url, shop_db, report_dir, depth=depth, time_limit=time_limit,
                       prefix_roots=prefix_roots, prefix_depth=prefix_depth)
     shutil.copyfile(recording_path, report_dir / "shop.vrec")
     (report_dir / "shop.vrec").chmod(0o600)
@@ -149,40 +147,31 @@ def _templates_table(tset: Any) -> Table:
     return table
 
 
-def _explore(console: Console, tset: Any, recording_path: Path, target: str, db: str, report_dir: Path, *,
+def _explore(console: Console, loaded: Any, target: str, db: str, report_dir: Path, *,
              depth: int, time_limit: float, prefix_roots: int, prefix_depth: int) -> dict[str, Any]:
     from rich.live import Live
 
-    from venom_replay.proxy.config import VenomConfig
-    from venom_replay.replay.commands.explore import _stats_table, build_checkers, open_databases
-    from venom_replay.replay.explorer import Limits
-    from venom_replay.replay.explorer import explore as run_explore
-    from venom_replay.replay.report_json import write_reports
-    from venom_replay.replay.user_invariants import close_handles
+    from venom_replay.replay.commands.explore import _stats_table
+    from venom_replay.replay.options import ExploreOptions
+    from venom_replay.replay.report import write_reports
+    from venom_replay.replay.session import run_exploration
 
-    checkers, notes = build_checkers(tset, recording=recording_path, config=VenomConfig(), invariants=None, learned=True)
-    console.print(f"[bold]5. explore[/] breadth-first up to {depth} steps, rolling the database back between "
-                  f"branches; checkers: {', '.join(getattr(c, 'name', type(c).__name__) for c in checkers)}")
-    adapters, handles = open_databases([db])
-    try:
-        with Live(console=console, transient=True, refresh_per_second=4) as live:
-            result = run_explore(tset, target, adapters, strategy="bfs",
-                                 limits=Limits(depth=depth, max_transitions=100_000, time_limit=time_limit,
-                                               prefix_depth=prefix_depth),
-                                 checkers=checkers, progress=lambda stats: live.update(_stats_table(stats)),
-                                 databases=handles, prefix_roots=prefix_roots)
-    finally:
-        close_handles(handles)
-        if adapters is not None:
-            adapters.close()
-    result.warnings[:0] = notes
-    result.databases = [db]
+    options = ExploreOptions(depth=depth, max_transitions=100_000, time_limit=time_limit, prefix_roots=prefix_roots,
+                             prefix_depth=prefix_depth)
+
+    def announce(checkers: list) -> None:
+        console.print(f"[bold]5. explore[/] breadth-first up to {depth} steps, rolling the database back between "
+                      f"branches; checkers: {', '.join(getattr(c, 'name', type(c).__name__) for c in checkers)}")
+
+    with Live(console=console, transient=True, refresh_per_second=4) as live:
+        result = run_exploration(loaded, target, [db], options, progress=lambda stats: live.update(_stats_table(stats)),
+                                 on_checkers=announce)
     return write_reports(result, report_dir)
 
 
 def _verdict(console: Console, report: dict[str, Any], report_dir: Path, *, fixed: bool) -> bool:
     from venom_replay.replay.commands.explore import print_summary
-    from venom_replay.replay.demo_shop import PLANTED_BUGS
+    from venom_replay.replay.demo.shop import PLANTED_BUGS
 
     print_summary(console, report, report_dir)
     findings = report["findings"]

@@ -62,7 +62,7 @@ def graph(
     if output is not None:
         format_for(output, fmt)
     from venom_replay.proxy.config import load_config
-    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.proxy.infer.inference import infer_templates
 
     err = Console(stderr=True)
     config = load_config(config_path)

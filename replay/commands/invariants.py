@@ -13,11 +13,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from venom_replay.proxy.config import load_config
-from venom_replay.proxy.infer import infer_templates
+from venom_replay.proxy.infer.inference import infer_templates
 
-from ..learned import LearnConfig, LearnedInvariant, learn_invariants
-from ..learned_config import ignore_entries, learned_section
-from ..learned_model import jsonable, masked_examples, short
+from venom_replay.replay.learned.learn import LearnConfig, LearnedInvariant, learn_invariants
+from venom_replay.replay.learned.config import ignore_entries, learned_section
+from venom_replay.replay.learned.model import jsonable, masked_examples, short
 
 KINDS = ("type", "format", "non-negative", "range", "enum", "le", "eq", "sum", "echo",
          "list-shape", "listed-readable", "deleted-unlisted", "status")

@@ -53,7 +53,7 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
     afterwards. Exit code 1 when the finding reproduced, 0 when it did not.
     """
     from venom_replay.proxy.config import load_config
-    from venom_replay.proxy.infer import infer_templates
+    from venom_replay.proxy.infer.inference import infer_templates
     from venom_replay.replay.http_client import Target
     from venom_replay.replay.reproduction import emit_curl, emit_pytest, load_finding, replay_finding
 

@@ -12,10 +12,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from venom_replay.proxy.config import load_config
-from venom_replay.proxy.infer import infer_templates
+from venom_replay.proxy.infer.inference import infer_templates
 from venom_replay.proxy.redact import is_secret_field, is_secret_header, mask_value
-from venom_replay.proxy.template_model import ActionTemplate, TemplateSet
-from venom_replay.proxy.values import parse_json_path
+from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
+from venom_replay.proxy.infer.values import parse_json_path
 
 
 @click.command(

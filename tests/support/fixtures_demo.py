@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from venom_replay.replay.demo_shop import ShopProcess, launch
+from venom_replay.replay.demo.shop import ShopProcess, launch
 
 # The pytest plugin's tests run inner test suites with pytester.
 pytest_plugins = ["pytester"]

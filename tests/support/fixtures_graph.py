@@ -23,7 +23,7 @@ import networkx as nx
 import pytest
 
 from venom_replay.proxy.recording import Request, Response
-from venom_replay.proxy.template_model import ActionTemplate, Consumption, Production, Step, TemplateSet
+from venom_replay.proxy.infer.model import ActionTemplate, Consumption, Production, Step, TemplateSet
 
 CHROMIUM_FLAGS = [
     "--headless",

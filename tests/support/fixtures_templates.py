@@ -101,8 +101,8 @@ def crud_recording(tmp_path_factory) -> tuple[Path, dict[str, int]]:
 @pytest.fixture(scope="session")
 def shop_recording(tmp_path_factory) -> Path:
     """The bundled demo shop (SQLite, small integer ids) and its scripted traffic, through the real proxy."""
-    from venom_replay.replay.demo_shop import launch
-    from venom_replay.replay.demo_traffic import run_traffic
+    from venom_replay.replay.demo.shop import launch
+    from venom_replay.replay.demo.traffic import run_traffic
 
     folder = tmp_path_factory.mktemp("shop")
     out = folder / "shop.vrec"

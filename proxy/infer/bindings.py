@@ -1,0 +1,409 @@
+"""Value provenance: which earlier response produced a request value, and how sure we are.
+
+While the recording is read (inference.py), every request value is looked up among the values that
+earlier responses of the same session produced; each match is a candidate
+``(producer, source, transform)``. Here the candidates of one request location are weighed across
+all its instances:
+
+- consistency: the share of instances the candidate explains, and in how many sessions;
+- nearest producer: in how many instances it was the most recent match;
+- trivial values (booleans, 0, small integers, one- or two-character strings) count only when the
+  flow is consistent: it repeats in several instances with different values; or the names agree
+  (``path:item_id`` and ``POST /items`` ``body:$.id``) and the candidate was the nearest producer;
+  or the structure says so: the path parameter addresses the collection the producer created
+  (``POST /items`` creates what ``/items/{item_id}`` addresses) or the create's ``Location`` header
+  pointed at exactly the requested path. One clean instance of create -> act-on-created is enough;
+- the structural signals outrank a nearer producer (a listing read between create and update);
+- instances whose value was produced in another session only (an admin refunds what a shopper
+  ordered) neither support nor count against a candidate: they are kept as cross-session hints;
+- tokens from login-like endpoints, identity transforms and exact (non-list) sources win ties.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from dataclasses import dataclass, field
+from typing import Hashable
+
+from venom_replay.proxy.infer.path_patterns import singular
+from venom_replay.proxy.infer.model import Consumption
+from venom_replay.proxy.infer.values import parse_json_path
+
+Candidate = tuple[Hashable, str, str]
+"""(producer template key, response source, transform)."""
+
+MAX_TRACKED = 8
+"""Distinct values kept per candidate: enough to tell a repeated flow from a coincidence."""
+MAX_SESSIONS = 64
+"""Distinct sessions kept per candidate (the score saturates long before)."""
+_LOGIN = re.compile(r"(login|log-in|signin|sign-in|auth|token|session|oauth)", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class CandStats:
+    support: int = 0
+    nearest: int = 0
+    nontrivial: int = 0
+    dist_sum: int = 0
+    only_bools: bool = True
+    sessions: set[str] = field(default_factory=set)
+    values: set[str] = field(default_factory=set)
+    pointed: int = 0
+    """Instances with a small value whose request path began with exactly the path the producer's
+    Location header named."""
+    cross: int = 0
+    """Instances whose value this candidate produced in another session only (no same-session producer)."""
+    cross_nontrivial: int = 0
+
+    def merge(self, other: "CandStats") -> None:
+        self.support += other.support
+        self.nearest += other.nearest
+        self.nontrivial += other.nontrivial
+        self.dist_sum += other.dist_sum
+        self.only_bools = self.only_bools and other.only_bools
+        _add_capped(self.sessions, other.sessions, MAX_SESSIONS)
+        _add_capped(self.values, other.values, MAX_TRACKED)
+        self.pointed += other.pointed
+        self.cross += other.cross
+        self.cross_nontrivial += other.cross_nontrivial
+
+    def copy(self) -> "CandStats":
+        return CandStats(self.support, self.nearest, self.nontrivial, self.dist_sum, self.only_bools, set(self.sessions),
+                         set(self.values), self.pointed, self.cross, self.cross_nontrivial)
+
+
+def _add_capped(target: set[str], items: set[str], cap: int) -> None:
+    for item in items:
+        if len(target) >= cap:
+            return
+        target.add(item)
+
+
+Evidence = dict[Candidate, CandStats]
+
+
+def record_instance(
+    evidence: Evidence, candidates: dict[Candidate, int], pos: int, session: str, key: str, trivial: bool,
+    pointed: set[int] | None = None,
+) -> None:
+    """One request instance whose value matched ``candidates`` (candidate -> producer position).
+
+    ``pointed`` holds the positions (in the session) of the creates whose Location header named
+    exactly the requested path: every candidate from such an answer counts it. Constant work per
+    candidate: counters, plus sessions and values kept only up to a cap (``MAX_SESSIONS``,
+    ``MAX_TRACKED``), so evidence stays small however long the recording is.
+    """
+    nearest = max(candidates.values())
+    only_bools = key.startswith("\x00")
+    for cand, ppos in candidates.items():
+        st = evidence.get(cand)
+        if st is None:
+            st = evidence[cand] = CandStats()
+        st.support += 1
+        st.dist_sum += pos - ppos
+        if ppos == nearest:
+            st.nearest += 1
+        if pointed and ppos in pointed:
+            st.pointed += 1
+        if not trivial:
+            st.nontrivial += 1
+        if not only_bools:
+            st.only_bools = False
+        sessions = st.sessions
+        if len(sessions) < MAX_SESSIONS:
+            sessions.add(session)
+        values = st.values
+        if len(values) < MAX_TRACKED:
+            values.add(key)
+
+
+def record_cross_session(evidence: Evidence, candidates: Iterable[Candidate], trivial: bool) -> None:
+    """One request instance with no producer in its own session, whose value ``candidates`` produced
+    in other sessions: not a binding (a replayed path cannot carry it over), but worth a hint."""
+    for cand in candidates:
+        st = evidence.get(cand)
+        if st is None:
+            st = evidence[cand] = CandStats()
+        st.cross += 1
+        if not trivial:
+            st.cross_nontrivial += 1
+
+
+def merge_evidence(into: Evidence, other: Evidence, remap: Callable[[Hashable], Hashable]) -> None:
+    for (producer, source, transform), st in other.items():
+        cand = (remap(producer), source, transform)
+        if cand in into:
+            into[cand].merge(st)
+        else:
+            into[cand] = st.copy()
+
+
+# ---------------------------------------------------------------- names
+
+
+def _ident(text: str) -> str:
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    return text or "value"
+
+
+@lru_cache(maxsize=8192)
+def resource_name(path_pattern: str) -> str:
+    # Numbers are not names: ``/items/7`` (a path seen once, before it became ``/items/{item_id}``) is an item.
+    literals = [s for s in path_pattern.split("/") if s and not s.startswith("{") and not s.isdigit()]
+    return _ident(singular(literals[-1])) if literals else "root"
+
+
+@lru_cache(maxsize=8192)
+def production_var(path_pattern: str, source: str) -> str:
+    """A readable name for what a source holds: ``POST /orders`` ``body:$.id`` -> ``order_id``."""
+    kind, _, where = source.partition(":")
+    resource = resource_name(path_pattern)
+    if kind == "body":
+        try:
+            keys = [p for p in parse_json_path(where) if isinstance(p, str) and p != "*"]
+        except ValueError:
+            keys = []
+        if not keys:
+            return f"{resource}_value"
+        last = keys[-1]
+        if last.lower() in ("id", "uuid", "guid", "pk", "slug", "key"):
+            owner = _ident(singular(keys[-2])) if len(keys) >= 2 else resource
+            return f"{owner}_{last.lower()}"
+        return _ident(last)
+    if kind == "header":
+        lname = where.lower()
+        if lname == "location":
+            return f"{resource}_url"
+        if lname == "etag":
+            return f"{resource}_etag"
+        return _ident(where)
+    if kind == "cookie":
+        return _ident(where)
+    return _ident(source)
+
+
+@lru_cache(maxsize=8192)
+def location_name(location: str) -> str:
+    kind, _, where = location.partition(":")
+    if kind == "body":
+        try:
+            keys = [p for p in parse_json_path(where) if isinstance(p, str) and p != "*"]
+        except ValueError:
+            return _ident(where)
+        if not keys:
+            return "value"
+        if keys[-1].lower() == "id" and len(keys) >= 2:
+            return f"{_ident(singular(keys[-2]))}_id"
+        return _ident(keys[-1])
+    return _ident(where)
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def names_agree(location: str, producer_path: str, source: str, transform: str = "identity") -> bool:
+    loc = _norm(location_name(location))
+    if loc in ("", "value"):
+        return False
+    if transform.startswith("url-segment:") and loc == _norm(f"{resource_name(producer_path)}_id"):
+        return True  # /docs/{doc_id} from the Location that POST /docs answered
+    if loc == _norm(production_var(producer_path, source)):
+        return True
+    kind, _, where = source.partition(":")
+    if kind == "body":
+        try:
+            keys = [p for p in parse_json_path(where) if isinstance(p, str) and p != "*"]
+        except ValueError:
+            return False
+        return bool(keys) and keys[-1].lower() != "id" and _norm(keys[-1]) == loc
+    return _norm(where) == loc
+
+
+# ---------------------------------------------------------------- choosing
+
+
+ID_KEYS = frozenset({"id", "uuid", "guid", "pk", "slug", "key"})
+
+
+@lru_cache(maxsize=8192)
+def _collection_of(consumer_path: str, location: str) -> str | None:
+    """``/users/{user_id}/orders/{order_id}``, ``path:order_id`` -> ``/users/{user_id}/orders``."""
+    if not location.startswith("path:"):
+        return None
+    parts = consumer_path.split("/")
+    token = "{" + location[5:] + "}"
+    if token not in parts:
+        return None
+    return "/".join(parts[: parts.index(token)]) or "/"
+
+
+@lru_cache(maxsize=8192)
+def addresses_created(location: str, consumer_path: str, producer_path: str, source: str, transform: str) -> bool:
+    """Does the path parameter at ``location`` address what the producer's create handed out?
+
+    ``POST /items`` creates what ``/items/{item_id}`` addresses: the parameter follows exactly the
+    producer's path, and the source is the created object's id (``$.id``, ``$.note.uuid``,
+    ``$.item_id``) or its ``Location``. The caller checks that the producer does create.
+    """
+    if _collection_of(consumer_path, location) != producer_path:
+        return False
+    if source == "header:Location":
+        return transform.startswith("url-segment:")
+    return transform == "identity" and created_id_source(source, resource_name(producer_path))
+
+
+@lru_cache(maxsize=8192)
+def created_id_source(source: str, resource: str = "") -> bool:
+    """``body:$.id``, ``body:$.note.uuid`` (or ``body:$.item_id`` from ``POST /items``, given the
+    resource ``item``): the id of the one object a response is about, not of a list's items."""
+    if not source.startswith("body:$") or "[*]" in source:
+        return False
+    try:
+        keys = [p for p in parse_json_path(source[5:]) if isinstance(p, str)]
+    except ValueError:
+        return False
+    if not keys:
+        return False
+    last = keys[-1].lower()
+    return last in ID_KEYS or (bool(resource) and _norm(last) == _norm(f"{resource}_id"))
+
+
+@dataclass(slots=True)
+class Choice:
+    producer: Hashable
+    source: str
+    transform: str
+    score: float
+    support: int
+    sessions: int
+
+
+def _never(producer: Hashable, source: str = "") -> bool:
+    return False
+
+
+class _Judge:
+    """The signals that weigh the candidates of one request location (names, structure)."""
+
+    __slots__ = ("location", "consumer_path", "producer_path", "creates")
+
+    def __init__(self, location: str, consumer_path: str, producer_path: Callable[[Hashable], str],
+                 creates: Callable[[Hashable], bool]) -> None:
+        self.location = location
+        self.consumer_path = consumer_path
+        self.producer_path = producer_path
+        self.creates = creates
+
+    def agree(self, producer: Hashable, source: str, transform: str) -> bool:
+        return names_agree(self.location, self.producer_path(producer), source, transform)
+
+    def structural(self, producer: Hashable, source: str, transform: str, st: CandStats) -> bool:
+        """Create -> act-on-created: the Location named this very path every time, or the parameter
+        addresses the collection the producer created."""
+        small = st.support - st.nontrivial  # pointed is noted for small values only: others bind on sight
+        if st.pointed and st.pointed == small and (source == "header:Location" or created_id_source(source)):
+            return True
+        return bool(
+            self.consumer_path
+            and self.location.startswith("path:")
+            and addresses_created(self.location, self.consumer_path, self.producer_path(producer), source, transform)
+            and self.creates(producer)
+        )
+
+
+def choose(
+    location: str,
+    present: int,
+    evidence: Evidence,
+    producer_path: Callable[[Hashable], str],
+    forbidden: Callable[[Hashable, str], bool] = _never,
+    *,
+    consumer_path: str = "",
+    creates: Callable[[Hashable], bool] = _never,
+) -> Choice | None:
+    """The binding for one request location, or None when no candidate is convincing.
+
+    ``consumer_path`` (the consuming template's path pattern) and ``creates`` (does a producer
+    template create resources) enable the structural signals for path parameters.
+    """
+    judge = _Judge(location, consumer_path, producer_path, creates)
+    ranked = []
+    for (producer, source, transform), st in evidence.items():
+        if not st.support or forbidden(producer, source):
+            continue  # support 0: seen in other sessions only, a hint and not a binding
+        # Cheap tests first: ``names_agree`` parses names and is needed only for candidates that count.
+        strong = judge.structural(producer, source, transform, st)
+        # The same flow seen in another session (the create happened there) does not count against it.
+        discount = st.cross if st.cross and (st.nontrivial or strong) else 0
+        consistency = st.support / max(present - discount, 1)
+        if st.nontrivial:
+            ok = consistency >= 0.25 or st.nontrivial >= 3
+        else:
+            repeated = st.support >= 3 and consistency >= 0.9 and len(st.values) >= 2
+            ok = repeated or (
+                not st.only_bools and consistency >= 0.6
+                and (strong or (st.nearest * 2 >= st.support and judge.agree(producer, source, transform)))
+            )
+        if not ok:
+            continue
+        agree = judge.agree(producer, source, transform)
+        login = bool(_LOGIN.search(producer_path(producer)))
+        rank = (
+            round(consistency, 2),
+            strong,  # the create of this very collection beats a listing read in between
+            st.nearest,
+            agree,
+            login and location.lower() in ("header:authorization", "cookie:session"),
+            transform == "identity",
+            "[*]" not in source,
+            -st.dist_sum / st.support,
+        )
+        strength = 1.0 if st.nontrivial else 0.8
+        score = round(min(consistency, 1.0) * strength * (1 - 0.5 ** (st.support + len(st.sessions) - 1)), 3)
+        ranked.append((rank, Choice(producer, source, transform, score, st.support, len(st.sessions))))
+    if not ranked:
+        return None
+    ranked.sort(key=lambda r: r[0], reverse=True)
+    return ranked[0][1]
+
+
+MAX_HINTS = 3
+
+
+def cross_session_hints(
+    location: str,
+    evidence: Evidence,
+    producer_path: Callable[[Hashable], str],
+    *,
+    consumer_path: str = "",
+    creates: Callable[[Hashable], bool] = _never,
+) -> list[tuple[Hashable, str, str, int]]:
+    """``(producer, source, transform, instances)``: values of this location that were produced in
+    another session only. Small values count only where the structure or the names say it is the
+    same flow (``1`` is produced by everyone)."""
+    judge = _Judge(location, consumer_path, producer_path, creates)
+    out = []
+    for (producer, source, transform), st in evidence.items():
+        if not st.cross:
+            continue
+        if st.cross_nontrivial or judge.structural(producer, source, transform, st) or judge.agree(producer, source, transform):
+            out.append((st.cross, transform == "identity", producer, source, transform))
+    out.sort(key=lambda h: (h[0], h[1]), reverse=True)
+    return [(producer, source, transform, n) for n, _, producer, source, transform in out[:MAX_HINTS]]
+
+
+def make_consumption(var: str, location: str, producer_id: str, choice: Choice) -> Consumption:
+    return Consumption(
+        var=var,
+        location=location,
+        producer=producer_id,
+        source=choice.source,
+        transform=choice.transform,
+        score=choice.score,
+        support=choice.support,
+        sessions=choice.sessions,
+    )

@@ -1,0 +1,86 @@
+"""The explorer's options: ``ExploreOptions`` is the only home of their defaults.
+
+The ``[explore]`` section of venom.toml is validated against it (unknown keys and wrong types are
+refused with the file and key named), the command line's help texts read their defaults from
+``DEFAULTS``, and ``Limits`` and ``explore()`` take theirs from it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from venom_replay.proxy.config import VenomConfig
+from venom_replay.proxy.errors import ConfigError
+
+STRATEGIES = ("bfs", "dfs", "coverage")
+"""bfs: shortest reproductions first; dfs: deep first; coverage: unseen pairs and new statuses first."""
+
+
+@dataclass(slots=True)
+class ExploreOptions:
+    """Every knob of one exploration, with its default. Nothing else in the code base holds these."""
+
+    strategy: str = "bfs"
+    depth: int = 3
+    max_transitions: int = 2000
+    time_limit: float | None = None
+    """Seconds for the search phase; minimisation and the final restore come on top."""
+    prefix_roots: int = 12
+    """How many states reached by recorded session prefixes are searched from, besides the baseline."""
+    prefix_depth: int = 1
+    """How many explored steps follow a recorded prefix: one unseen step off the recorded path (a second
+    refund, a read after the recorded delete) is cheap to try from every prefix; longer unseen
+    sequences are the baseline search's job."""
+    swap_identities: bool = False
+    learned: bool = True
+    timeout: float = 10.0
+    """Seconds to wait for each reply."""
+    confirm: bool = True
+    """Replay the recorded sessions first (confirms learned oracles, gives the prefix roots)."""
+    shrink: bool = True
+
+    # Keys of [explore] in venom.toml, with the type each must have.
+    CONFIG_KEYS = {"strategy": str, "depth": int, "max_transitions": int, "time_limit": (int, float),
+                   "prefix_roots": int, "prefix_depth": int, "swap_identities": bool, "learned": bool,
+                   "timeout": (int, float)}
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r} (choose {', '.join(STRATEGIES)})")
+
+    @classmethod
+    def from_config(cls, config: VenomConfig) -> ExploreOptions:
+        """The defaults, overridden by the ``[explore]`` section (unknown keys and wrong types refused)."""
+        section = config.section("explore")
+        where = f"{config.path or 'venom.toml'}: [explore]"
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            kind = cls.CONFIG_KEYS.get(key)
+            if kind is None:
+                close = difflib.get_close_matches(key, list(cls.CONFIG_KEYS), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(cls.CONFIG_KEYS)})"
+                raise ConfigError(f"{where} unknown key {key!r}{hint}")
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigError(f"{where} {key} = {value!r}: expected {_kind_name(kind)}")
+            values[key] = value
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} {exc}") from None
+
+    def with_overrides(self, **overrides: Any) -> ExploreOptions:
+        """A copy with the given values; None means 'not given' and keeps the current one."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+DEFAULTS = ExploreOptions()
+"""The defaults, for help texts."""
+
+
+def _kind_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}[k.__name__]
+                       for k in kinds)

@@ -1,0 +1,142 @@
+"""report.json: the machine-readable result of one exploration run (secrets redacted).
+
+Top level: ``states``, ``transitions``, ``db_restored``, ``findings``, ``warnings``,
+``dropped_invariants`` and run facts (target, strategy, limits, timing). Each finding has
+``checker``, ``message``, ``signature`` (= ``bucket``), ``count``, ``sequence`` (steps with
+``template``, ``method``, ``path``, ``status``, ``example``) and ``exchanges`` (each step's request
+and response with credentials masked). ``venom-replay reproduce`` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from venom_replay.proxy.recording import Request, Response
+from venom_replay.proxy.redact import redact_request, redact_response
+
+from venom_replay.replay.checkers.base import StepResult
+from venom_replay.replay.explorer.core import ExploreResult
+from venom_replay.replay.findings import Finding
+
+REPORT_VERSION = 1
+BODY_CHARS = 4000
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _body_text(body: bytes) -> str:
+    text = body[:BODY_CHARS].decode("utf-8", "replace")
+    return text + (f"... ({len(body)} bytes)" if len(body) > BODY_CHARS else "")
+
+
+def request_dict(req: Request) -> dict[str, Any]:
+    r = redact_request(req)
+    return {"method": r.method, "url": r.url, "path": r.path, "query": [list(p) for p in r.query],
+            "headers": [list(p) for p in r.headers], "body": _body_text(r.body)}
+
+
+def response_dict(resp: Response | None) -> dict[str, Any] | None:
+    if resp is None:
+        return None
+    r = redact_response(resp)
+    return {"status": r.status, "reason": r.reason, "headers": [list(p) for p in r.headers], "body": _body_text(r.body)}
+
+
+def step_summary(step: StepResult, example: int = 0, *, recorded_prefix: bool = False) -> dict[str, Any]:
+    return {
+        "template": step.template.id,
+        "method": step.request.method,
+        "path": step.request.path,
+        "status": step.response.status if step.response is not None else None,
+        "example": example,
+        **({"error": step.error} if step.error else {}),
+        # A recorded session's step that set up the state the search started from (not explored).
+        **({"recorded_prefix": True} if recorded_prefix else {}),
+    }
+
+
+def finding_dict(f: Finding, number: int) -> dict[str, Any]:
+    return {
+        "number": number,
+        "checker": f.checker,
+        "message": f.message,
+        "signature": f.signature,
+        "bucket": f.signature,
+        "count": f.count,
+        "minimized": f.minimized,
+        "original_length": f.original_length,
+        "sequence": [step_summary(s, a.example, recorded_prefix=a.recorded_prefix)
+                     for s, a in zip(f.steps, f.actions)],
+        "exchanges": [{"request": request_dict(s.request), "response": response_dict(s.response)} for s in f.steps],
+        "details": _jsonable(f.details),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def result_dict(result: ExploreResult) -> dict[str, Any]:
+    return {
+        "version": REPORT_VERSION,
+        "tool": "venom-replay explore",
+        "recording": result.recording,
+        "target": result.target,
+        "databases": [safe_url(u) for u in result.databases],
+        "strategy": result.strategy,
+        "depth": result.depth,
+        "stopped": result.stopped,
+        "elapsed_seconds": round(result.elapsed, 3),
+        "transitions_per_second": round(result.transitions / result.elapsed, 1) if result.elapsed > 0 else None,
+        "states": result.states,
+        "transitions": result.transitions,
+        "confirmed_steps": result.confirmed_steps,
+        "prefix_roots": result.prefix_roots,
+        "minimize_runs": result.minimize_runs,
+        "db_restored": result.db_restored,
+        "checkers": result.checkers,
+        "findings": [finding_dict(f, i) for i, f in enumerate(result.findings, 1)],
+        "warnings": list(result.warnings),
+        "suppressed": dict(result.suppressed),
+        "dropped_invariants": _jsonable(result.dropped_invariants),
+    }
+
+
+def write_json(report: dict[str, Any], directory: Path) -> Path:
+    path = Path(directory) / "report.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def write_reports(result: ExploreResult, directory: Path) -> dict[str, Any]:
+    """report.json, junit.xml, summary.md and report.html into ``directory``; returns the report."""
+    from venom_replay.replay.report.html_report import write_html
+    from venom_replay.replay.report.junit_report import write_junit
+    from venom_replay.replay.report.markdown_report import write_markdown
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    report = result_dict(result)
+    write_json(report, directory)
+    write_junit(report, directory)
+    write_markdown(report, directory)
+    write_html(report, result.graph.graph, directory)
+    return report

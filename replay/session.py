@@ -1,0 +1,122 @@
+"""One exploration as one library call, for the command line, the demo, reproduction and tests.
+
+The options and their defaults live in ``options.py``.
+``load_recording_once`` reads a recording a single time and derives what every later stage needs
+from that one read (templates, the recorded exchanges by sequence number).
+``build_checkers`` and ``open_databases`` assemble the oracles and the rollback adapters;
+``run_exploration`` ties them together and always closes what it opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from venom_replay.proxy.config import VenomConfig
+from venom_replay.proxy.infer.model import TemplateSet
+from venom_replay.proxy.recording import Exchange, Recording, read_recording
+
+from venom_replay.replay.options import ExploreOptions
+
+
+@dataclass(slots=True)
+class LoadedRecording:
+    """A recording read once, and what the explorer and the checkers derive from it."""
+
+    path: Path
+    recording: Recording
+    config: VenomConfig
+    templates: TemplateSet
+    exchanges: dict[int, Exchange] = field(default_factory=dict)
+    """The recorded exchanges by sequence number (the confirmation replay compares against them)."""
+
+
+def load_recording_once(path: str | Path, config: VenomConfig | None = None) -> LoadedRecording:
+    from venom_replay.proxy.infer.inference import infer_templates
+
+    config = config if config is not None else VenomConfig()
+    recording = read_recording(path)
+    tset = infer_templates(recording, config)
+    if not tset.source:
+        tset.source = str(path)
+    return LoadedRecording(Path(path), recording, config, tset, {ex.seq: ex for ex in recording.exchanges})
+
+
+def build_checkers(loaded: LoadedRecording, *, invariants: Path | None = None, learned: bool = True) -> tuple[list, list[str]]:
+    """Built-in checkers, learned oracles (unless turned off), the user's Python and SQL invariants."""
+    from venom_replay.replay.checkers.builtin import builtin_checkers
+    from venom_replay.replay.checkers.user_invariants import PythonInvariants, SqlInvariants, sql_invariants_from_config
+
+    notes: list[str] = []
+    checkers: list = builtin_checkers(loaded.templates, loaded.exchanges)
+    if learned:
+        from venom_replay.replay.learned import LearnedChecker, learn_invariants
+
+        checkers.append(LearnedChecker(learn_invariants(loaded.templates, loaded.recording, loaded.config), loaded.config))
+    if invariants is not None:
+        checkers.append(PythonInvariants(invariants))
+    queries = sql_invariants_from_config(loaded.config.raw, str(loaded.config.path or "config"))
+    if queries:
+        checkers.append(SqlInvariants(queries))
+    return checkers, notes
+
+
+@dataclass(slots=True)
+class Databases:
+    """The rollback adapter (a group for several URLs; None without --db) and one read handle per
+    database for invariants."""
+
+    urls: list[str]
+    adapter: Any
+    handles: dict[str, Any]
+
+
+@contextmanager
+def open_databases(urls: Sequence[str]) -> Iterator[Databases]:
+    """Open an adapter and a read handle for each URL; everything is closed on the way out."""
+    from venom_replay.adapters.group import AdapterGroup
+    from venom_replay.adapters.registry import open_adapter, split_options
+
+    from venom_replay.replay.checkers.user_invariants import close_handles, open_handle
+
+    adapters: list[Any] = []
+    handles: dict[str, Any] = {}
+    try:
+        for url in urls:
+            adapters.append(open_adapter(url))
+            clean, _ = split_options(url)
+            handles[clean] = open_handle(clean)
+        adapter = None if not adapters else adapters[0] if len(adapters) == 1 else AdapterGroup(adapters)
+        yield Databases(list(urls), adapter, handles)
+    finally:
+        for a in adapters:
+            a.close()
+        close_handles(handles)
+
+
+def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str], options: ExploreOptions, *,
+                    invariants: Path | None = None,
+                    progress: Callable[[Any], None] | None = None,
+                    on_checkers: Callable[[list], None] | None = None) -> Any:
+    """Explore ``loaded`` against ``target`` with the databases of ``db_urls`` rolled back.
+
+    Returns the ``ExploreResult`` (the databases are restored and our objects removed by then)."""
+    from venom_replay.replay.explorer import Limits, explore
+
+    checkers, notes = build_checkers(loaded, invariants=invariants, learned=options.learned)
+    if on_checkers is not None:
+        on_checkers(checkers)
+    limits = Limits(depth=options.depth, max_transitions=options.max_transitions, time_limit=options.time_limit,
+                    prefix_depth=options.prefix_depth)
+    with open_databases(db_urls) as dbs:
+        result = explore(loaded.templates, target, dbs.adapter, strategy=options.strategy, limits=limits,
+                         checkers=checkers, progress=progress, databases=dbs.handles,
+                         swap_identities=options.swap_identities, timeout=options.timeout,
+                         prefix_roots=options.prefix_roots, confirm=options.confirm, shrink=options.shrink,
+                         recorded_exchanges=loaded.exchanges)
+    result.warnings[:0] = notes
+    result.databases = list(db_urls)
+    return result
