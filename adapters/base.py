@@ -9,17 +9,25 @@ one exception, for an app that runs in-process on the very connection we hand it
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from venom_replay.proxy.errors import VenomError
+from venom_replay.proxy.redact import mask_url_password
+
+__all__ = ["Adapter", "AdapterError", "CannotRestore", "Checkpoint"]
 
 
-class AdapterError(Exception):
+class AdapterError(VenomError):
     """A problem with the user's database that the CLI shows as one line (missing grant, bad URL)."""
 
 
 class CannotRestore(AdapterError):
     """This adapter cannot reach that checkpoint from the current state; re-execute the path instead."""
+
+
+_Kept = TypeVar("_Kept")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,18 @@ class Adapter(ABC):
         #: Things the user should know (a baseline recovered, tables created after install, the
         #: connections a template restore cut off). The explorer shows them in its report.
         self.notes: list[str] = []
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with its password masked: the form every message and report shows."""
+        return mask_url_password(self.url)
+
+    def kept_for(self, token: Checkpoint, kept: Mapping[int, _Kept]) -> _Kept:
+        """What ``kept`` (checkpoint id -> snapshot) holds for ``token``; CannotRestore when the token is
+        another adapter's or its snapshot is gone (released, evicted, never taken)."""
+        if token.adapter != self.url or token.value[0] not in kept:
+            raise CannotRestore(f"unknown checkpoint for {self.shown_url}")
+        return kept[token.value[0]]
 
     def can_restore(self, token: Checkpoint) -> bool:
         """True when restore(token) would succeed from the current state (no CannotRestore)."""

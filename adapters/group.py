@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint
 from venom_replay.adapters.content_hash import combine
 
+__all__ = ["AdapterGroup"]
+
 GROUP = "group"
 
 
@@ -32,7 +34,7 @@ class AdapterGroup(Adapter):
     def snapshot(self, *, checkpoint: bool = True,
                  then_restore: Checkpoint | None = None) -> tuple[Checkpoint | None, str]:
         if then_restore is not None and not self.can_restore(then_restore):
-            raise CannotRestore(f"checkpoint not reachable by every member of {self.url}")
+            raise CannotRestore(f"checkpoint not reachable by every member of {self.shown_url}")
         members = then_restore.value if then_restore is not None else [None] * len(self.adapters)
         parts = [a.snapshot(checkpoint=checkpoint, then_restore=t) for a, t in zip(self.adapters, members)]
         token = Checkpoint(self.url, tuple(t for t, _ in parts)) if checkpoint else None
@@ -51,7 +53,7 @@ class AdapterGroup(Adapter):
     def restore(self, token: Checkpoint) -> None:
         # Check every member first, so a CannotRestore never leaves some members restored.
         if not self.can_restore(token):
-            raise CannotRestore(f"checkpoint not reachable by every member of {self.url}")
+            raise CannotRestore(f"checkpoint not reachable by every member of {self.shown_url}")
         for adapter, member_token in zip(self.adapters, token.value):
             adapter.restore(member_token)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 
 from venom_replay.adapters.base import AdapterError, CannotRestore, Checkpoint
+from venom_replay.proxy.redact import mask_url_password
 
 
 class Lineage:
@@ -34,10 +35,12 @@ class Lineage:
 
     def check(self, token: Checkpoint) -> None:
         if token.adapter != self.adapter_url:
-            raise AdapterError(f"checkpoint belongs to {token.adapter}, not to {self.adapter_url}")
+            raise AdapterError(f"checkpoint belongs to {mask_url_password(token.adapter)},"
+                               f" not to {mask_url_password(self.adapter_url)}")
         if token.value[0] not in self._known:
             raise CannotRestore(
-                f"checkpoint {token.value[0]} is not an ancestor of the current state of {self.adapter_url}"
+                f"checkpoint {token.value[0]} is not an ancestor of the current state of"
+                f" {mask_url_password(self.adapter_url)}"
                 " (journal adapters undo but do not redo); re-execute the path instead")
 
     def rewind_to(self, token: Checkpoint) -> None:

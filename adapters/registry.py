@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from venom_replay.adapters.base import Adapter, AdapterError
+from venom_replay.proxy.redact import mask_url_password
+
+__all__ = ["MODES", "database_kind", "open_adapter", "split_options"]
 
 MODES = {
     "postgresql": ("journal", "template", "savepoint"),
@@ -50,7 +53,7 @@ def database_kind(url: str) -> str:
     scheme = urlsplit(url).scheme.split("+")[0].lower()
     kind = SCHEMES.get(scheme)
     if kind is None:
-        raise AdapterError(f"unsupported database URL {url!r}: expected postgresql://, mysql://, mariadb://,"
+        raise AdapterError(f"unsupported database URL {mask_url_password(url)!r}: expected postgresql://, mysql://, mariadb://,"
                            " sqlite:/// or redis://")
     return kind
 

@@ -18,6 +18,8 @@ from typing import Any
 from venom_replay.adapters.base import AdapterError
 from venom_replay.adapters.registry import MODES, database_kind, open_adapter, split_options
 
+__all__ = ["CheckResult", "run_check"]
+
 SCRATCH = "venom_replay_check"
 
 

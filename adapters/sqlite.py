@@ -28,6 +28,8 @@ from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
 from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
 from venom_replay.adapters.lineage import Lineage
 
+__all__ = ["SQLiteBackupAdapter", "SQLiteTriggerAdapter"]
+
 JOURNAL = "venom_replay_journal"
 META = "venom_replay_meta"
 OUR_TABLES = (JOURNAL, META)
@@ -331,9 +333,7 @@ class SQLiteBackupAdapter(SQLiteBase):
         return token.adapter == self.url and token.value[0] in self._snapshots
 
     def restore(self, token: Checkpoint) -> None:
-        if not self.can_restore(token):
-            raise AdapterError(f"unknown checkpoint for {self.url}")
-        self._snapshots[token.value[0]].backup(self.conn)
+        self.kept_for(token, self._snapshots).backup(self.conn)
 
     def release(self, token: Checkpoint) -> None:
         """Free the memory of a checkpoint the explorer will not come back to."""

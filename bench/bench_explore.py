@@ -51,7 +51,8 @@ from support.proxy import recording_proxy  # noqa: E402
 from venom_replay.adapters.registry import open_adapter  # noqa: E402
 from venom_replay.proxy.infer.inference import infer_templates  # noqa: E402
 from venom_replay.replay.checkers.builtin import builtin_checkers  # noqa: E402
-from venom_replay.replay.explorer.core import Explorer, _recorded_exchanges, explore  # noqa: E402
+from venom_replay.replay.explorer import Explorer, explore  # noqa: E402
+from venom_replay.replay.explorer.run import _recorded_exchanges  # noqa: E402
 from venom_replay.replay.http_client import HttpClient  # noqa: E402
 
 DEPTH = 5
@@ -108,13 +109,13 @@ def matched_loop(explorer: Explorer, base_url: str, sent: list, sources: list[st
     seconds = 0.0
     statuses: dict[str, int] = {}
     for req, source in zip(sent, sources):
-        explorer.db.restore(explorer.checkpoints[source])
+        explorer.position.db.restore(explorer.position.checkpoints[source])
         start = time.perf_counter()
         status = _send_plain(plain, base_url, req)
         seconds += time.perf_counter() - start
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     plain.close()
-    explorer.goto_root()
+    explorer.position.goto_root()
     return seconds, statuses
 
 

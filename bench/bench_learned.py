@@ -11,7 +11,7 @@ learned, and `explore` runs with the learned checker alone (SQLite rollback betw
 - precision on the buggy APIs: findings that are about the planted bug / all findings;
 - precision on the twins: explored steps (confirmation replays excluded) without a false finding /
   explored steps; every twin finding is false, since the twins are correct.
-The same on an API written by someone else: the bundled demo shop (replay/demo_shop.py, four planted
+The same on an API written by someone else: the bundled demo shop (replay/demo/shop/, four planted
 bugs) and its fixed twin, with its own scripted traffic; there only the learned findings are counted
 (the planted bugs it can see are the double refund and the deleted items still listed).
 Also the cost of learning next to template inference on a larger recording (a ratio, one run).
@@ -38,7 +38,7 @@ from support.proxy import recording_proxy  # noqa: E402
 from venom_replay.adapters.registry import open_adapter  # noqa: E402
 from venom_replay.proxy.infer.inference import infer_templates  # noqa: E402
 from venom_replay.replay.checkers.base import StepContext, Violation  # noqa: E402
-from venom_replay.replay.explorer.core import Limits, explore  # noqa: E402
+from venom_replay.replay.explorer import Limits, explore  # noqa: E402
 from venom_replay.replay.demo.shop import PLANTED_BUGS, launch  # noqa: E402
 from venom_replay.replay.demo.traffic import run_traffic  # noqa: E402
 from venom_replay.replay.learned.learn import LearnedChecker, learn_invariants  # noqa: E402
@@ -92,18 +92,9 @@ def run_one(name: str, buggy: bool, depth: int, tmp: Path) -> dict[str, Any]:
         "variant": "buggy" if buggy else "twin",
         "exchanges_recorded": sum(len(s) for s in tset.sessions.values()),
         "templates": len(tset.templates),
-        "invariants": len(invariants),
-        "invariants_by_kind": _count(i.kind for i in invariants),
         "learn_seconds": round(learn_seconds, 4),
-        "explored_steps": checker.explored_steps,
-        "flagged_steps": checker.flagged_steps,
-        "transitions": result.transitions,
         "states": result.states,
-        "stopped": result.stopped,
-        "db_restored": result.db_restored,
-        "findings": findings,
-        "dropped": [{"expr": d.invariant.expr, "template": d.invariant.label, "reason": d.reason} for d in checker.dropped],
-        "unconfirmed": [{"expr": u.invariant.expr, "template": u.invariant.label} for u in checker.unconfirmed],
+        **_explored(invariants, checker, result, findings),
     }
 
 
@@ -131,6 +122,14 @@ def run_shop(fixed: bool, depth: int, max_transitions: int, tmp: Path) -> dict[s
         "api": "demo-shop",
         "variant": "twin" if fixed else "buggy",
         "templates": len(tset.templates),
+        **_explored(invariants, checker, result, findings),
+    }
+
+
+def _explored(invariants: list, checker: CountingChecker, result: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """What one exploration with the learned checker showed: invariants, steps checked and flagged,
+    findings, and the invariants the replay of the recording dropped or left unconfirmed."""
+    return {
         "invariants": len(invariants),
         "invariants_by_kind": _count(i.kind for i in invariants),
         "explored_steps": checker.explored_steps,

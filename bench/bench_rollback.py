@@ -52,6 +52,37 @@ def timed_restores(adapter, write_branch: Callable[[int], None], rounds: int) ->
     return samples
 
 
+def change_ten_rows(execute: Callable[..., object], rows: int, i: int, mark: str = "%s") -> None:
+    """Branch ``i``'s writes of the API through ``execute(sql, params)``: 4 updates, 3 inserts and
+    3 deletes of the items table (ids drawn from 1..rows). ``mark``: the driver's placeholder."""
+    rnd = random.Random(i)
+    for _ in range(4):
+        execute(f"UPDATE items SET n = n + 1 WHERE id = {mark}", (rnd.randint(1, rows),))
+    for _ in range(3):
+        execute("INSERT INTO items (n, payload) VALUES (0, 'new')")
+    for _ in range(3):
+        execute(f"DELETE FROM items WHERE id = {mark}", (rnd.randint(1, rows),))
+
+
+def size_result(adapter, db_bytes: int, restores: list[float], rounds: int) -> dict:
+    """One size's row (restore and checkpoint medians); then the database is put back and the
+    adapter removed."""
+    row = {"db_bytes": db_bytes, "restore_ms_median": median_ms(restores),
+           "checkpoint_ms_median": median_ms(timed_checkpoints(adapter, rounds))}
+    adapter.restore(adapter.baseline)
+    adapter.uninstall()
+    adapter.close()
+    return row
+
+
+def size_ratios(journal: dict, sizes_mb: tuple[int, int], full: dict, full_key: str) -> dict:
+    """How the incremental restore scales (large over small size) and how much slower the full
+    restore of the large size is (``full_key``: e.g. template_over_journal)."""
+    j_small, j_large = (journal[f"{m}MB"]["restore_ms_median"] for m in (min(sizes_mb), max(sizes_mb)))
+    return {"large_over_small": round(j_large / j_small, 2),
+            full_key: round(full[f"{max(sizes_mb)}MB"]["restore_ms_median"] / j_large, 1)}
+
+
 def interleaved_restores(adapters: dict, branches: dict, rounds: int) -> dict:
     """timed_restores for several databases, taking turns round by round, so that the drifting load of
     a shared machine weighs on every size alike; {key: samples}."""
@@ -69,14 +100,7 @@ def journal_results(adapters: dict, branches: dict, sizes: dict, rounds: int) ->
         adapter.install()
         timed_restores(adapter, branches[key], 3)  # warm-up: plans, caches
     restores = interleaved_restores(adapters, branches, rounds)
-    out = {}
-    for key, adapter in adapters.items():
-        out[f"{key}MB"] = {"db_bytes": sizes[key], "restore_ms_median": median_ms(restores[key]),
-                           "checkpoint_ms_median": median_ms(timed_checkpoints(adapter, rounds))}
-        adapter.restore(adapter.baseline)
-        adapter.uninstall()
-        adapter.close()
-    return out
+    return {f"{key}MB": size_result(adapter, sizes[key], restores[key], rounds) for key, adapter in adapters.items()}
 
 
 def timed_checkpoints(adapter, rounds: int) -> list[float]:
@@ -112,14 +136,8 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
             apis.append(api)
 
             def branch(i: int, api=api, rows=rows) -> None:
-                rnd = random.Random(i)
                 with api.transaction():
-                    for _ in range(4):
-                        api.execute("UPDATE items SET n = n + 1 WHERE id = %s", (rnd.randint(1, rows),))
-                    for _ in range(3):
-                        api.execute("INSERT INTO items (n, payload) VALUES (0, 'new')")
-                    for _ in range(3):
-                        api.execute("DELETE FROM items WHERE id = %s", (rnd.randint(1, rows),))
+                    change_ten_rows(api.execute, rows, i)
 
             branches[mb] = branch
             adapters[mb] = open_adapter(url)
@@ -140,11 +158,8 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
         out["template"] = {f"{large}MB": {"restore_ms_median": median_ms(samples)}}
         template.uninstall()
         template.close()
-        j_small = out["journal"][f"{min(sizes_mb)}MB"]["restore_ms_median"]
-        j_large = out["journal"][f"{large}MB"]["restore_ms_median"]
-        out["ratios"] = {"large_over_small": round(j_large / j_small, 2),
-                         "template_over_journal": round(out["template"][f"{large}MB"]["restore_ms_median"] / j_large, 1)}
-        out["targets"] = {"journal_le_3ms": j_large <= 3 and j_small <= 3,
+        out["ratios"] = size_ratios(out["journal"], sizes_mb, out["template"], "template_over_journal")
+        out["targets"] = {"journal_le_3ms": all(row["restore_ms_median"] <= 3 for row in out["journal"].values()),
                           "size_ratio_le_1_5": out["ratios"]["large_over_small"] <= 1.5,
                           "template_ge_30x": out["ratios"]["template_over_journal"] >= 30}
         return out
@@ -196,15 +211,9 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
                 sizes[mb] = cur.fetchone()[0]
 
             def branch(i: int, api=api, rows=rows) -> None:
-                rnd = random.Random(i)
                 with api.cursor() as cur:
                     cur.execute("START TRANSACTION")
-                    for _ in range(4):
-                        cur.execute("UPDATE items SET n = n + 1 WHERE id = %s", (rnd.randint(1, rows),))
-                    for _ in range(3):
-                        cur.execute("INSERT INTO items (n, payload) VALUES (0, 'new')")
-                    for _ in range(3):
-                        cur.execute("DELETE FROM items WHERE id = %s", (rnd.randint(1, rows),))
+                    change_ten_rows(cur.execute, rows, i)
                     cur.execute("COMMIT")
 
             branches[mb] = branch
@@ -226,10 +235,7 @@ def bench_mariadb(sizes_mb: tuple[int, int], rounds: int) -> dict:
         out["full_copy"] = {f"{mb}MB": {"restore_ms_median": median_ms(samples)}}
         for api in apis.values():
             api.close()
-        small, large = (f"{m}MB" for m in sizes_mb)
-        j_small, j_large = (out["journal"][k]["restore_ms_median"] for k in (small, large))
-        out["ratios"] = {"large_over_small": round(j_large / j_small, 2),
-                         "full_copy_over_journal": round(out["full_copy"][large]["restore_ms_median"] / j_large, 1)}
+        out["ratios"] = size_ratios(out["journal"], sizes_mb, out["full_copy"], "full_copy_over_journal")
         return out
     finally:
         server.stop()
@@ -253,14 +259,8 @@ def bench_sqlite(sizes_mb: tuple[int, int], rounds: int, workdir: Path) -> dict:
         api.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
         def branch(i: int, api=api, rows=rows) -> None:
-            rnd = random.Random(i)
             api.execute("BEGIN IMMEDIATE")
-            for _ in range(4):
-                api.execute("UPDATE items SET n = n + 1 WHERE id = ?", (rnd.randint(1, rows),))
-            for _ in range(3):
-                api.execute("INSERT INTO items (n, payload) VALUES (0, 'new')")
-            for _ in range(3):
-                api.execute("DELETE FROM items WHERE id = ?", (rnd.randint(1, rows),))
+            change_ten_rows(api.execute, rows, i, mark="?")
             api.execute("COMMIT")
 
         url = f"sqlite:///{path}"
@@ -268,11 +268,7 @@ def bench_sqlite(sizes_mb: tuple[int, int], rounds: int, workdir: Path) -> dict:
         adapter.install()
         timed_restores(adapter, branch, 3)
         restores = timed_restores(adapter, branch, rounds)
-        out["triggers"][f"{mb}MB"] = {"db_bytes": path.stat().st_size, "restore_ms_median": median_ms(restores),
-                                      "checkpoint_ms_median": median_ms(timed_checkpoints(adapter, rounds))}
-        adapter.restore(adapter.baseline)
-        adapter.uninstall()
-        adapter.close()
+        out["triggers"][f"{mb}MB"] = size_result(adapter, path.stat().st_size, restores, rounds)
         if mb == max(sizes_mb):
             backup = open_adapter(url + "?mode=backup")
             backup.install()
@@ -281,10 +277,7 @@ def bench_sqlite(sizes_mb: tuple[int, int], rounds: int, workdir: Path) -> dict:
             backup.uninstall()
             backup.close()
         api.close()
-    small, large = (f"{m}MB" for m in sizes_mb)
-    j_small, j_large = (out["triggers"][k]["restore_ms_median"] for k in (small, large))
-    out["ratios"] = {"large_over_small": round(j_large / j_small, 2),
-                     "backup_over_triggers": round(out["backup_api"][large]["restore_ms_median"] / j_large, 1)}
+    out["ratios"] = size_ratios(out["triggers"], sizes_mb, out["backup_api"], "backup_over_triggers")
     return out
 
 

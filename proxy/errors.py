@@ -5,7 +5,8 @@ class VenomError(Exception):
     """A problem the user can fix: bad input, a missing file, a wrong option.
 
     The message is one line that names the problem and the file or value involved.
-    proxy/, graph/ and replay/ raise subclasses of it; the CLI prints `error: <message>`.
+    proxy/, graph/, replay/ and adapters/ (AdapterError) raise it or a subclass; the CLI prints
+    `error: <message>` for every one of them.
     """
 
 

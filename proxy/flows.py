@@ -40,44 +40,32 @@ def split_path(path: str) -> str:
     return path.split("?", 1)[0]
 
 
+def _message_fields(message: http.Message, cap: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the fields a recorded request and response share, notes): headers as sent, the capped body."""
+    body, truncated, size, notes = capped_body(message, cap)
+    fields = {
+        "headers": [(k, v) for k, v in message.headers.items(multi=True)],
+        "body": body,
+        "body_truncated": truncated,
+        "body_size": size,
+        "http_version": message.http_version,
+    }
+    return fields, notes
+
+
 def request_from_flow(flow: http.HTTPFlow, cap: int | None) -> tuple[Request, dict[str, Any]]:
     req = flow.request
-    body, truncated, size, notes = capped_body(req, cap)
-    return (
-        Request(
-            method=req.method,
-            scheme=req.scheme,
-            host=req.host,
-            port=req.port,
-            path=split_path(req.path),
-            query=[(k, v) for k, v in req.query.items(multi=True)],
-            headers=[(k, v) for k, v in req.headers.items(multi=True)],
-            body=body,
-            body_truncated=truncated,
-            body_size=size,
-            http_version=req.http_version,
-        ),
-        notes,
-    )
+    fields, notes = _message_fields(req, cap)
+    query = [(k, v) for k, v in req.query.items(multi=True)]
+    return Request(method=req.method, scheme=req.scheme, host=req.host, port=req.port, path=split_path(req.path), query=query, **fields), notes
 
 
 def response_from_flow(flow: http.HTTPFlow, cap: int | None) -> tuple[Response | None, dict[str, Any]]:
     resp = flow.response
     if resp is None:
         return None, {}
-    body, truncated, size, notes = capped_body(resp, cap)
-    return (
-        Response(
-            status=resp.status_code,
-            reason=resp.reason,
-            headers=[(k, v) for k, v in resp.headers.items(multi=True)],
-            body=body,
-            body_truncated=truncated,
-            body_size=size,
-            http_version=resp.http_version,
-        ),
-        notes,
-    )
+    fields, notes = _message_fields(resp, cap)
+    return Response(status=resp.status_code, reason=resp.reason, **fields), notes
 
 
 def exchange_from_flow(flow: http.HTTPFlow, *, session: str, cap: int | None = DEFAULT_BODY_CAP, seq: int = 0) -> Exchange:

@@ -66,8 +66,32 @@ def _parse_json(headers: Pairs, body: bytes) -> Any:
         return None
 
 
+def origin_url(scheme: str, host: str, port: int) -> str:
+    """``http://api`` on the scheme's default port, else ``http://api:8080``."""
+    default = (scheme == "http" and port == 80) or (scheme == "https" and port == 443)
+    return f"{scheme}://{host}" if default else f"{scheme}://{host}:{port}"
+
+
+class _Message:
+    """What a request and a response share: reading their headers and their JSON body."""
+
+    __slots__ = ()
+    headers: Pairs
+    body: bytes
+    body_truncated: bool
+
+    def header(self, name: str) -> str | None:
+        return _get_header(self.headers, name)
+
+    def header_all(self, name: str) -> list[str]:
+        return _get_all(self.headers, name)
+
+    def json(self) -> Any:
+        return None if self.body_truncated else _parse_json(self.headers, self.body)
+
+
 @dataclass(slots=True)
-class Request:
+class Request(_Message):
     method: str
     scheme: str
     host: str
@@ -80,27 +104,16 @@ class Request:
     body_size: int = 0
     http_version: str = "HTTP/1.1"
 
-    def header(self, name: str) -> str | None:
-        return _get_header(self.headers, name)
-
-    def header_all(self, name: str) -> list[str]:
-        return _get_all(self.headers, name)
-
-    def json(self) -> Any:
-        return None if self.body_truncated else _parse_json(self.headers, self.body)
-
     @property
     def url(self) -> str:
         from urllib.parse import urlencode
 
-        default = (self.scheme == "http" and self.port == 80) or (self.scheme == "https" and self.port == 443)
-        netloc = self.host if default else f"{self.host}:{self.port}"
         query = f"?{urlencode(self.query)}" if self.query else ""
-        return f"{self.scheme}://{netloc}{self.path}{query}"
+        return f"{origin_url(self.scheme, self.host, self.port)}{self.path}{query}"
 
 
 @dataclass(slots=True)
-class Response:
+class Response(_Message):
     status: int
     reason: str = ""
     headers: Pairs = field(default_factory=list)
@@ -108,15 +121,6 @@ class Response:
     body_truncated: bool = False
     body_size: int = 0
     http_version: str = "HTTP/1.1"
-
-    def header(self, name: str) -> str | None:
-        return _get_header(self.headers, name)
-
-    def header_all(self, name: str) -> list[str]:
-        return _get_all(self.headers, name)
-
-    def json(self) -> Any:
-        return None if self.body_truncated else _parse_json(self.headers, self.body)
 
 
 @dataclass(slots=True)
@@ -170,6 +174,17 @@ class Recording:
 # ---------------------------------------------------------------- encoding
 
 
+def _message_to_map(msg: Request | Response) -> dict[str, Any]:
+    """The fields a request and a response share: headers and body."""
+    return {
+        "headers": [list(p) for p in msg.headers],
+        "body": bytes(msg.body),
+        "body_truncated": msg.body_truncated,
+        "body_size": msg.body_size or len(msg.body),
+        "http_version": msg.http_version,
+    }
+
+
 def _request_to_map(req: Request) -> dict[str, Any]:
     return {
         "method": req.method,
@@ -178,24 +193,12 @@ def _request_to_map(req: Request) -> dict[str, Any]:
         "port": req.port,
         "path": req.path,
         "query": [list(p) for p in req.query],
-        "headers": [list(p) for p in req.headers],
-        "body": bytes(req.body),
-        "body_truncated": req.body_truncated,
-        "body_size": req.body_size or len(req.body),
-        "http_version": req.http_version,
+        **_message_to_map(req),
     }
 
 
 def _response_to_map(resp: Response) -> dict[str, Any]:
-    return {
-        "status": resp.status,
-        "reason": resp.reason,
-        "headers": [list(p) for p in resp.headers],
-        "body": bytes(resp.body),
-        "body_truncated": resp.body_truncated,
-        "body_size": resp.body_size or len(resp.body),
-        "http_version": resp.http_version,
-    }
+    return {"status": resp.status, "reason": resp.reason, **_message_to_map(resp)}
 
 
 def exchange_to_map(ex: Exchange) -> dict[str, Any]:
@@ -217,32 +220,24 @@ def _pairs(raw: Any) -> Pairs:
     return list(raw)
 
 
-def _request_from_map(m: dict[str, Any]) -> Request:
-    return Request(
-        method=m["method"],
-        scheme=m["scheme"],
-        host=m["host"],
-        port=int(m["port"]),
-        path=m["path"],
-        query=_pairs(m.get("query") or ()),
-        headers=_pairs(m.get("headers") or ()),
-        body=m.get("body") or b"",
-        body_truncated=bool(m.get("body_truncated", False)),
-        body_size=int(m.get("body_size", 0)),
-        http_version=m.get("http_version", "HTTP/1.1"),
+def _message_from_map(m: dict[str, Any]) -> tuple[Pairs, bytes, bool, int, str]:
+    """What a request and a response share, in the order both dataclasses declare it (they end alike):
+    (headers, body, body_truncated, body_size, http_version)."""
+    return (
+        _pairs(m.get("headers") or ()),
+        m.get("body") or b"",
+        bool(m.get("body_truncated", False)),
+        int(m.get("body_size", 0)),
+        m.get("http_version", "HTTP/1.1"),
     )
+
+
+def _request_from_map(m: dict[str, Any]) -> Request:
+    return Request(m["method"], m["scheme"], m["host"], int(m["port"]), m["path"], _pairs(m.get("query") or ()), *_message_from_map(m))
 
 
 def _response_from_map(m: dict[str, Any]) -> Response:
-    return Response(
-        status=int(m["status"]),
-        reason=m.get("reason", ""),
-        headers=_pairs(m.get("headers") or ()),
-        body=m.get("body") or b"",
-        body_truncated=bool(m.get("body_truncated", False)),
-        body_size=int(m.get("body_size", 0)),
-        http_version=m.get("http_version", "HTTP/1.1"),
-    )
+    return Response(int(m["status"]), m.get("reason", ""), *_message_from_map(m))
 
 
 def exchange_from_map(m: dict[str, Any]) -> Exchange:

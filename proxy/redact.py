@@ -75,6 +75,18 @@ def mask_value(value: Any) -> str:
     return f"{MASK}(len {len(text)})"
 
 
+# scheme://user:password@ -- the password runs to the last '@' before the path, query or fragment.
+_URL_PASSWORD_RE = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*):[^/?#\s]*@")
+
+
+def mask_url_password(url: str) -> str:
+    """The URL with the password of its user info masked, for messages and reports:
+    ``postgresql://app:s3cret@db/shop`` -> ``postgresql://app:***@db/shop``. Everything else is kept
+    as written (no re-quoting); a URL without a password comes back unchanged. Every URL in the text
+    is masked, so a list of them (``group:postgresql://...,redis://...``) is safe too."""
+    return _URL_PASSWORD_RE.sub(lambda m: f"{m['head']}:{MASK}@", url)
+
+
 def _mask_cookie_pairs(value: str, sep: str = ";") -> str:
     """"a=1; b=2" -> "a=***; b=***": cookie names help a reader, values are the secret."""
     parts = []

@@ -10,7 +10,6 @@ import importlib
 import sys
 import click
 
-from venom_replay.adapters.base import AdapterError
 from venom_replay.proxy.errors import VenomError
 
 # name -> (module under venom_replay.replay.commands, attribute, one-line help)
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (VenomError, AdapterError) as exc:
+    except VenomError as exc:  # AdapterError and the other known errors are subclasses
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Exit as exc:

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from venom_replay.proxy.errors import VenomError
+from venom_replay.proxy.redact import MASK
 from venom_replay.proxy.infer.instantiate import render_request
 from venom_replay.proxy.infer.model import TemplateSet
 
 from venom_replay.replay.checkers.base import StepResult, Violation
+from venom_replay.replay.explorer.position import Position
+from venom_replay.replay.explorer.steps import StepRunner, replay_sequence
 from venom_replay.replay.findings import Action
 
 
@@ -81,7 +84,6 @@ def replay_finding(
 ) -> Reproduction:
     """Run ``sequence`` (template ids, or (template id, example) pairs) from the baseline."""
     from venom_replay.proxy.config import load_config
-    from venom_replay.replay.explorer import Explorer
     from venom_replay.replay.http_client import HttpClient
     from venom_replay.replay.session import build_checkers, load_recording_once, open_databases
 
@@ -93,40 +95,28 @@ def replay_finding(
             raise VenomError(f"template {a.template!r} is not learned from {recording}")
     checkers, _ = build_checkers(loaded, learned=learned)
     with open_databases(databases) as dbs, closing(HttpClient(target)) as client:
-        return _replay_actions(Explorer(tset, client, dbs.adapter, checkers, databases=dbs.handles), actions, signature,
-                               on_step)
+        runner = StepRunner(tset, client, checkers, databases=dbs.handles)
+        return _replay_actions(runner, Position(dbs.adapter), actions, signature, on_step)
 
 
-def _replay_actions(ex: Any, actions: Sequence[Action], signature: str,
+def _replay_actions(runner: StepRunner, position: Position, actions: Sequence[Action], signature: str,
                     on_step: Callable[[int, StepResult], None] | None) -> Reproduction:
+    """Install the rollback, run ``actions`` from the baseline checking every step (user invariants
+    see the databases after each), then restore the baseline and remove the rollback again."""
     out = Reproduction([], [], signature)
+    position.install()  # a failed install has nothing to restore: its error goes to the user as it is
     try:
-        ex.start()
-        ex.goto_root()
-        values: dict = {}
-        for i, action in enumerate(actions):
-            if not ex.enabled(action, values):
-                out.broke_off = True
-                out.warnings.append(f"step {i + 1} ({action.template}) has unbound values: an earlier step did not produce them")
-                break
-            res = ex.run_step(action, values)
-            ex.dirty = True
-            out.steps.append(res)
-            if on_step is not None:
-                on_step(i + 1, res)
-            if res.response is None:
-                out.broke_off = True
-                out.warnings.append(f"step {i + 1}: {res.error}")
-                break
-            values = ex.bind(values, res)
-            out.violations = ex.check(res, out.steps, values)
-        ex.db_at = None
+        position.root("baseline")
+        run = replay_sequence(runner, position, actions, check_every_step=True, on_step=on_step)
+        out.steps, out.violations = run.steps, run.violations
+        if run.broke_off is not None:
+            out.broke_off = True
+            out.warnings.append(run.broke_off)
     finally:
         try:
-            out.db_restored = ex.finish()
+            out.db_restored = position.finish()
         finally:
-            if ex.rollback:
-                ex.db.uninstall()
+            position.uninstall()
     return out
 
 
@@ -136,7 +126,7 @@ def _replay_actions(ex: Any, actions: Sequence[Action], signature: str,
 def emit_pytest(report: dict[str, Any], finding: dict[str, Any]) -> str:
     seq = [(s["template"], int(s.get("example", 0))) for s in finding["sequence"]]
     steps = "\n".join(f"#   {i}. {s['method']} {s['path']} -> {s['status']}" for i, s in enumerate(finding["sequence"], 1))
-    dbs = [d for d in report.get("databases", []) if "***" not in d]
+    dbs = [d for d in report.get("databases", []) if MASK not in d]
     return f'''"""venom-replay finding {finding["number"]}: {finding["message"].replace('"""', "'")}
 
 Checker {finding["checker"]}, bucket {finding["signature"]}. Sequence found by the explorer:

@@ -21,7 +21,7 @@ import pymysql
 from pymysql.constants import CLIENT
 
 from venom_replay.adapters.base import AdapterError
-from venom_replay.adapters.postgres.journal import redact_url
+from venom_replay.proxy.redact import mask_url_password
 
 JOURNAL = "venom_replay_journal"
 META = "venom_replay_meta"
@@ -33,18 +33,24 @@ LONG_TYPES = {"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", 
 _HEX = re.compile(r"^[0-9A-Fa-f]*$")
 
 
-def connect(url: str) -> pymysql.connections.Connection:
+def connect_args(url: str) -> dict[str, Any]:
+    """pymysql.connect()'s host, port, user, password and database (None when the URL names none) for a
+    ``mysql://`` or ``mariadb://`` URL; the one place that reads such a URL."""
     parts = urlsplit(url)
-    database = parts.path.lstrip("/")
-    if not database:
-        raise AdapterError(f"no database name in {redact_url(url)} (expected mysql://user@host:port/dbname)")
+    return {"host": parts.hostname or "127.0.0.1", "port": parts.port or 3306,
+            "user": unquote(parts.username or "root"), "password": unquote(parts.password or ""),
+            "database": unquote(parts.path.lstrip("/")) or None}
+
+
+def connect(url: str) -> pymysql.connections.Connection:
+    args = connect_args(url)
+    if args["database"] is None:
+        raise AdapterError(f"no database name in {mask_url_password(url)} (expected mysql://user@host:port/dbname)")
     try:
-        return pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                               user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
-                               database=unquote(database), autocommit=True, charset="utf8mb4",
-                               client_flag=CLIENT.MULTI_STATEMENTS, connect_timeout=10)
+        return pymysql.connect(**args, autocommit=True, charset="utf8mb4", client_flag=CLIENT.MULTI_STATEMENTS,
+                               connect_timeout=10)
     except pymysql.err.OperationalError as exc:
-        raise AdapterError(f"cannot connect to {redact_url(url)}: {exc.args[-1]}") from exc
+        raise AdapterError(f"cannot connect to {mask_url_password(url)}: {exc.args[-1]}") from exc
 
 
 def is_ours(table: str) -> bool:

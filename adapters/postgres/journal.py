@@ -42,6 +42,7 @@ from venom_replay.adapters.journal_ranges import OPEN_END, Ranges, branch_point,
 from venom_replay.adapters.lineage import Lineage
 from venom_replay.adapters.postgres.sql import (APPLY_ANY, APPLY_CALL, APPLY_FUNCTION, INSTALL, PRIMARY_KEY, REMOVE_BY_CONTENT,
                            REMOVE_BY_KEY, SCHEMA, TABLE_COLUMNS, USER_TABLES)
+from venom_replay.proxy.redact import mask_url_password
 
 KEEP_ALL = 2**62  # restore's p_keep: every undone entry goes to the shelf
 KEEP_NONE = -1    # none does
@@ -52,17 +53,7 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AdapterError(f"cannot connect to {redact_url(url)}: {first}") from exc
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}{sep}{user}{':***' if ':' in creds else ''}@{host}"
-    return url
+        raise AdapterError(f"cannot connect to {mask_url_password(url)}: {first}") from exc
 
 
 def full_content_hash(conn: psycopg.Connection, volatile_columns: Iterable[str]) -> str:

@@ -192,20 +192,15 @@ BEGIN
         END IF;
     END LOOP;
     -- Undo, newest first, one call per table. The fingerprint loses what the caller had folded in.
-    -- (Whether a table still exists is looked up per table in the loop: a join with pg_class here
-    -- made the generic plan scan the catalog, the most expensive part of a one-row restore.)
-    FOR r IN SELECT j.relid, t.apply_fn, count(*) AS n,
+    -- (apply_any refuses a table that was dropped or is not tracked: the whole restore is undone.)
+    FOR r IN SELECT j.relid, count(*) AS n,
                     array_agg(j.op ORDER BY j.id DESC) AS ops, array_agg(j.old ORDER BY j.id DESC) AS olds,
                     array_agg(j.new ORDER BY j.id DESC) AS news,
                     sum(venom_replay.entry_delta(j.op, j.old, j.new, t.volatile)) FILTER (WHERE j.id <= p_fp_hwm) AS folded
                FROM venom_replay.journal j
                LEFT JOIN venom_replay.tables t ON t.relid = j.relid
-              WHERE j.id > p_from GROUP BY j.relid, t.apply_fn
+              WHERE j.id > p_from GROUP BY j.relid
     LOOP
-        IF r.apply_fn IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.relid) THEN
-            RAISE EXCEPTION 'venom_replay: table % was dropped or is not tracked; restore with template mode',
-                r.relid USING ERRCODE = 'VR001';
-        END IF;
         PERFORM venom_replay.apply_any(r.relid, r.ops, r.olds, r.news, true);
         undone := undone + r.n;
         IF r.folded IS NOT NULL THEN
@@ -231,18 +226,14 @@ BEGIN
     END IF;
     -- Redo the target's kept entries after the branch point, oldest first.
     IF cardinality(lo) > 0 THEN
-        FOR r IN SELECT s.relid, t.apply_fn, count(*) AS n,
+        FOR r IN SELECT s.relid, count(*) AS n,
                         array_agg(s.op ORDER BY s.id) AS ops, array_agg(s.old ORDER BY s.id) AS olds,
                         array_agg(s.new ORDER BY s.id) AS news,
                         sum(venom_replay.entry_delta(s.op, s.old, s.new, t.volatile)) AS d
                    FROM venom_replay.shelf s JOIN unnest(lo, hi) AS g(glo, ghi) ON s.id > g.glo AND s.id <= g.ghi
                    LEFT JOIN venom_replay.tables t ON t.relid = s.relid
-                  GROUP BY s.relid, t.apply_fn
+                  GROUP BY s.relid
         LOOP
-            IF r.apply_fn IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.relid) THEN
-                RAISE EXCEPTION 'venom_replay: table % was dropped or is not tracked; restore with template mode',
-                    r.relid USING ERRCODE = 'VR001';
-            END IF;
             PERFORM venom_replay.apply_any(r.relid, r.ops, r.olds, r.news, false);
             redone := redone + r.n;
             IF p_fp_hwm >= 0 THEN
@@ -332,11 +323,17 @@ END $fn$;
 """
 
 # Calls the table's generated function: static calls, planned once per session (EXECUTE of a built
-# string was planned anew at every restore). Regenerated whenever tables are tracked.
+# string was planned anew at every restore). Regenerated whenever tables are tracked. The one place
+# that refuses (VR001, CannotRestore) a table that was dropped or is not tracked.
 APPLY_ANY = r"""
 CREATE OR REPLACE FUNCTION venom_replay.apply_any(p_relid oid, p_ops "char"[], p_olds jsonb[], p_news jsonb[],
                                                   p_undo boolean) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
+    -- Looked up here, once per table and restore: a join with pg_class in restore's loops made the
+    -- generic plan scan the catalog, the most expensive part of a one-row restore.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = p_relid) THEN
+        RAISE EXCEPTION 'venom_replay: table % was dropped; restore with template mode', p_relid USING ERRCODE = 'VR001';
+    END IF;
 {calls}
     RAISE EXCEPTION 'venom_replay: table % is not tracked; restore with template mode', p_relid USING ERRCODE = 'VR001';
 END $fn$;

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from venom_replay.adapters.base import Adapter, AdapterError, CannotRestore, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
 from venom_replay.adapters.postgres.journal import connect, full_content_hash
 
 
@@ -48,7 +48,7 @@ class PostgresTemplateAdapter(Adapter):
         parts = urlsplit(url)
         self.dbname = parts.path.lstrip("/")
         if not self.dbname:
-            raise AdapterError(f"no database name in {url}")
+            raise AdapterError(f"no database name in {self.shown_url}")
         self.admin_url = urlunsplit(parts._replace(path="/" + maintenance_db))
         self.grace_seconds = grace_seconds
         self.prefix = "vr_" + hashlib.sha1(self.dbname.encode()).hexdigest()[:10]
@@ -122,9 +122,7 @@ class PostgresTemplateAdapter(Adapter):
         return token.adapter == self.url and token.value[0] in self._snapshots
 
     def restore(self, token: Checkpoint) -> None:
-        if not self.can_restore(token):
-            raise CannotRestore(f"unknown checkpoint for {self.url}")
-        self._swap_in(self._snapshots[token.value[0]], keep_source=True)
+        self._swap_in(self.kept_for(token, self._snapshots), keep_source=True)
 
     def uninstall(self) -> None:
         for name in self._ours():

@@ -20,11 +20,12 @@ from urllib.parse import urlsplit
 
 import redis
 
-from venom_replay.adapters.base import Adapter, AdapterError, CannotRestore, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
 from venom_replay.adapters.lineage import Lineage
 from venom_replay.adapters.redis.hash import BATCH, MARKER, fingerprint_of, is_volatile, key_hash, queue_read
 from venom_replay.adapters.redis.history import Node
 from venom_replay.adapters.redis.watch import Events, KeyWatcher, put_back
+from venom_replay.proxy.redact import mask_url_password
 
 ATTEMPTS = 4  # rounds of an operation while keys keep changing under it
 
@@ -39,7 +40,7 @@ def _client(url: str) -> redis.Redis:
         client.ping()
         return client
     except (redis.RedisError, ValueError) as exc:
-        raise AdapterError(f"cannot connect to Redis at {url}: {exc}") from exc
+        raise AdapterError(f"cannot connect to Redis at {mask_url_password(url)}: {exc}") from exc
 
 
 def chunks(items: Sequence, size: int = BATCH) -> Iterable[Sequence]:
@@ -58,7 +59,7 @@ class RedisBase(Adapter):
         try:
             self.db = int(path) if path else 0
         except ValueError as exc:
-            raise AdapterError(f"Redis URL {url!r}: the path must be a database number") from exc
+            raise AdapterError(f"Redis URL {self.shown_url!r}: the path must be a database number") from exc
         self.client = _client(url)
         self._clients: dict[int, redis.Redis] = {}
         try:
@@ -232,9 +233,7 @@ class RedisBase(Adapter):
         return Checkpoint(self.url, (cp_id,))
 
     def _node_of(self, token: Checkpoint) -> tuple[Node, float]:
-        if token.adapter != self.url or token.value[0] not in self._tokens:
-            raise CannotRestore(f"unknown checkpoint for {self.url}")
-        return self._tokens[token.value[0]]
+        return self.kept_for(token, self._tokens)
 
     def can_restore(self, token: Checkpoint) -> bool:
         return token.adapter == self.url and token.value[0] in self._tokens

@@ -183,7 +183,7 @@ class RedisSwapAdapter(RedisBase):
         node, _ = self._node_of(token)
         spare = self._holder(node)
         if spare is None:
-            raise CannotRestore(f"checkpoint {token.value[0]} of {self.url} was evicted (too few spare_dbs)")
+            raise CannotRestore(f"checkpoint {token.value[0]} of {self.shown_url} was evicted (too few spare_dbs)")
         self._barrier()
         drift = self._drift.get(spare)
         refill = None if drift is None else self._cp_dirty | self._unsure | diff(self._at, node) | drift

@@ -1,6 +1,6 @@
 """Value provenance: which earlier response produced a request value, and how sure we are.
 
-While the recording is read (inference.py), every request value is looked up among the values that
+While the recording is read (observe.py), every request value is looked up among the values that
 earlier responses of the same session produced; each match is a candidate
 ``(producer, source, transform)``. Here the candidates of one request location are weighed across
 all its instances:
@@ -29,7 +29,7 @@ from typing import Hashable
 
 from venom_replay.proxy.infer.path_patterns import singular
 from venom_replay.proxy.infer.model import Consumption
-from venom_replay.proxy.infer.values import parse_json_path
+from venom_replay.proxy.infer.values import json_path_keys, parse_json_path
 
 Candidate = tuple[Hashable, str, str]
 """(producer template key, response source, transform)."""
@@ -143,6 +143,10 @@ def merge_evidence(into: Evidence, other: Evidence, remap: Callable[[Hashable], 
 # ---------------------------------------------------------------- names
 
 
+ID_KEYS = frozenset({"id", "uuid", "guid", "pk", "slug", "key"})
+"""Keys that name an object's own id (``$.id``, ``$.note.uuid``)."""
+
+
 def _ident(text: str) -> str:
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
     text = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
@@ -162,14 +166,11 @@ def production_var(path_pattern: str, source: str) -> str:
     kind, _, where = source.partition(":")
     resource = resource_name(path_pattern)
     if kind == "body":
-        try:
-            keys = [p for p in parse_json_path(where) if isinstance(p, str) and p != "*"]
-        except ValueError:
-            keys = []
+        keys = json_path_keys(where)
         if not keys:
             return f"{resource}_value"
         last = keys[-1]
-        if last.lower() in ("id", "uuid", "guid", "pk", "slug", "key"):
+        if last.lower() in ID_KEYS:
             owner = _ident(singular(keys[-2])) if len(keys) >= 2 else resource
             return f"{owner}_{last.lower()}"
         return _ident(last)
@@ -189,9 +190,8 @@ def production_var(path_pattern: str, source: str) -> str:
 def location_name(location: str) -> str:
     kind, _, where = location.partition(":")
     if kind == "body":
-        try:
-            keys = [p for p in parse_json_path(where) if isinstance(p, str) and p != "*"]
-        except ValueError:
+        keys = json_path_keys(where)
+        if keys is None:
             return _ident(where)
         if not keys:
             return "value"
@@ -201,32 +201,27 @@ def location_name(location: str) -> str:
     return _ident(where)
 
 
-def _norm(name: str) -> str:
+def norm_name(name: str) -> str:
+    """``order_id``, ``orderId`` and ``OrderID`` compare equal."""
     return name.replace("_", "").lower()
 
 
 def names_agree(location: str, producer_path: str, source: str, transform: str = "identity") -> bool:
-    loc = _norm(location_name(location))
+    loc = norm_name(location_name(location))
     if loc in ("", "value"):
         return False
-    if transform.startswith("url-segment:") and loc == _norm(f"{resource_name(producer_path)}_id"):
+    if transform.startswith("url-segment:") and loc == norm_name(f"{resource_name(producer_path)}_id"):
         return True  # /docs/{doc_id} from the Location that POST /docs answered
-    if loc == _norm(production_var(producer_path, source)):
+    if loc == norm_name(production_var(producer_path, source)):
         return True
     kind, _, where = source.partition(":")
     if kind == "body":
-        try:
-            keys = [p for p in parse_json_path(where) if isinstance(p, str) and p != "*"]
-        except ValueError:
-            return False
-        return bool(keys) and keys[-1].lower() != "id" and _norm(keys[-1]) == loc
-    return _norm(where) == loc
+        keys = json_path_keys(where)
+        return bool(keys) and keys[-1].lower() != "id" and norm_name(keys[-1]) == loc
+    return norm_name(where) == loc
 
 
 # ---------------------------------------------------------------- choosing
-
-
-ID_KEYS = frozenset({"id", "uuid", "guid", "pk", "slug", "key"})
 
 
 @lru_cache(maxsize=8192)
@@ -269,7 +264,7 @@ def created_id_source(source: str, resource: str = "") -> bool:
     if not keys:
         return False
     last = keys[-1].lower()
-    return last in ID_KEYS or (bool(resource) and _norm(last) == _norm(f"{resource}_id"))
+    return last in ID_KEYS or (bool(resource) and norm_name(last) == norm_name(f"{resource}_id"))
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from venom_replay.proxy.recording import Request, Response
+from venom_replay.proxy.recording import Request, Response, origin_url
 
 FieldKind = Literal["constant", "input", "bound"]
 Effect = Literal["read", "create", "update", "delete", "action"]
@@ -124,8 +124,7 @@ class ActionTemplate:
 
     @property
     def origin(self) -> str:
-        default = (self.scheme == "http" and self.port == 80) or (self.scheme == "https" and self.port == 443)
-        return f"{self.scheme}://{self.host}" if default else f"{self.scheme}://{self.host}:{self.port}"
+        return origin_url(self.scheme, self.host, self.port)
 
     @property
     def label(self) -> str:

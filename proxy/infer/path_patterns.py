@@ -165,3 +165,18 @@ def param_index_names(pattern: Pattern) -> dict[int, str]:
     """Segment index -> parameter name, for the parameters of a pattern."""
     names = iter(param_names(pattern))
     return {i: next(names) for i, part in enumerate(pattern) if part is PARAM}
+
+
+def action_subject(pattern: Pattern) -> str | None:
+    """``/orders/{order_id}/pay`` (and ``/orders/7/pay``): ``orders``, the collection of the resource
+    the action is on. None for paths that do not end in a verb after an id (``/users/{user_id}/orders``
+    is a sub-collection: its plural names what a POST creates)."""
+    parts = pattern[:-1] if pattern and pattern[-1] == TRAILING else pattern
+    if len(parts) < 3:
+        return None
+    verb, ident, owner = parts[-1], parts[-2], parts[-3]
+    if not isinstance(verb, str) or singular(verb) != verb.lower() or segment_kind(verb) != "word":
+        return None
+    if not (ident is PARAM or segment_kind(ident) != "word") or not isinstance(owner, str):
+        return None
+    return owner

@@ -83,6 +83,16 @@ def parse_json_path(path: str) -> list[str | int]:
     return parts
 
 
+@lru_cache(maxsize=8192)
+def json_path_keys(path: str) -> tuple[str, ...] | None:
+    """The object keys a JSON path names, indices and ``[*]`` left out: ``$.items[*].id`` ->
+    ``('items', 'id')``. None when the path cannot be read. Sources and locations repeat, so cached."""
+    try:
+        return tuple(p for p in parse_json_path(path) if isinstance(p, str) and p != "*")
+    except ValueError:
+        return None
+
+
 def walk_json(value: Any, prefix: str = "$", *, generalize: bool = False) -> list[tuple[str, Any]]:
     """Every leaf as ``(json_path, scalar)``, in document order. ``generalize`` writes array indices as ``[*]``.
 
@@ -246,9 +256,7 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
 _COOKIE = "cookie"
 """Cached instead of a location: the header holds cookies (``header:...`` locations never equal it)."""
 _MAX_HEADER_NAMES = 4096
-_REQUEST_HEADER_LOC: dict[str, str] = {}
-_RESPONSE_HEADER_SOURCE: dict[str, str] = {}
-"""Header name as sent -> its location (``""`` when skipped): a recording repeats the same few names."""
+"""Header names whose location is cached: a recording repeats the same few names."""
 
 
 @lru_cache(maxsize=1024)
@@ -257,7 +265,9 @@ def _cookie_values(header: str) -> tuple[tuple[str, str], ...]:
     return tuple((f"cookie:{name}", val) for name, val in parse_cookie_header(header))
 
 
+@lru_cache(maxsize=_MAX_HEADER_NAMES)
 def _request_header_loc(name: str) -> str:
+    """Header name as sent -> its request location (``""`` when skipped)."""
     lname = name.lower()
     if lname == "cookie":
         return _COOKIE
@@ -266,7 +276,9 @@ def _request_header_loc(name: str) -> str:
     return f"header:{canonical_header(name)}"
 
 
+@lru_cache(maxsize=_MAX_HEADER_NAMES)
 def _response_header_source(name: str) -> str:
+    """Header name as sent -> its response source (``""`` when skipped)."""
     lname = name.lower()
     if lname == "set-cookie":
         return _COOKIE
@@ -334,11 +346,7 @@ def request_values(req: Request, bodies: BodyLeaves | None = None, slot: Any = N
             if data is not None:
                 out.extend(walk_json(data, "body:$"))
     for name, val in req.headers:
-        loc = _REQUEST_HEADER_LOC.get(name)
-        if loc is None:
-            loc = _request_header_loc(name)
-            if len(_REQUEST_HEADER_LOC) < _MAX_HEADER_NAMES:
-                _REQUEST_HEADER_LOC[name] = loc
+        loc = _request_header_loc(name)
         if not loc:
             continue
         if loc == _COOKIE:
@@ -370,11 +378,7 @@ def response_values(
             data = resp.json()
         out = walk_json(data, "body:$", generalize=generalize) if data is not None else []
     for name, val in resp.headers:
-        source = _RESPONSE_HEADER_SOURCE.get(name)
-        if source is None:
-            source = _response_header_source(name)
-            if len(_RESPONSE_HEADER_SOURCE) < _MAX_HEADER_NAMES:
-                _RESPONSE_HEADER_SOURCE[name] = source
+        source = _response_header_source(name)
         if not source:
             continue
         if source == _COOKIE:

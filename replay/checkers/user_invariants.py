@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from venom_replay.proxy.redact import mask_url_password
 from venom_replay.proxy.errors import ConfigError
 
 from venom_replay.replay.checkers.base import StepContext, Violation
@@ -182,7 +183,7 @@ class SqlInvariants:
             # One bucket per invariant and the step that broke it, whichever steps came after.
             out.append(Violation(self.name, f"SQL invariant {name!r} returned rows after {_label(ctx, by)}{still}: "
                                  f"{[tuple(r) for r in rows]}", f"sql:{name}:{by}",
-                                 {"query": self.queries[name], "database": _safe_url(url), "broken_by": by}))
+                                 {"query": self.queries[name], "database": mask_url_password(url), "broken_by": by}))
         return out
 
 
@@ -223,13 +224,6 @@ def _rollback_quietly(handles: list[Any]) -> None:
             pass
 
 
-def _safe_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url
-
-
 def open_handle(url: str) -> Any:
     """A separate read connection for invariants: psycopg, sqlite3 or redis, by URL scheme."""
     scheme = urlsplit(url).scheme.split("+")[0]
@@ -243,15 +237,14 @@ def open_handle(url: str) -> Any:
     if scheme in ("mysql", "mariadb"):
         import pymysql
 
-        parts = urlsplit(url)
-        return _MysqlHandle(pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                                            user=unquote(parts.username or "root"), password=unquote(parts.password or ""),
-                                            database=parts.path.lstrip("/") or None))
+        from venom_replay.adapters.mysql.table import connect_args
+
+        return _MysqlHandle(pymysql.connect(**connect_args(url)))
     if scheme in ("redis", "rediss"):
         import redis
 
         return redis.Redis.from_url(url)
-    raise ConfigError(f"--db {_safe_url(url)}: unsupported database URL scheme {scheme!r}")
+    raise ConfigError(f"--db {mask_url_password(url)}: unsupported database URL scheme {scheme!r}")
 
 
 class _MysqlHandle:

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from venom_replay.proxy.errors import ConfigError, VenomError
+from venom_replay.proxy.redact import mask_url_password
 
 SECURE_EXAMPLE = """\b
 Examples:
@@ -222,7 +223,7 @@ def _create_pg_database(server_url: str) -> str:
             conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--db {_safe(server_url)}: cannot create the demo database {name} there "
+        raise ConfigError(f"--db {mask_url_password(server_url)}: cannot create the demo database {name} there "
                           f"(the demo needs CREATEDB): {first}") from None
     parts = urlsplit(server_url)
     return urlunsplit(parts._replace(path=f"/{name}"))
@@ -233,7 +234,7 @@ def _drop_or_keep_pg(console: Console, server_url: str, shop_db: str, keep: bool
 
     name = urlsplit(shop_db).path.lstrip("/")
     if keep:
-        console.print(f"kept the demo database: {_safe(shop_db)}")
+        console.print(f"kept the demo database: {mask_url_password(shop_db)}")
         return
     try:
         with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
@@ -247,12 +248,3 @@ def _remove_or_keep(console: Console, workdir: Path, keep: bool) -> None:
         console.print(f"kept the working directory: {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _safe(url: str) -> str:
-    """The URL with its password masked, for messages."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.infer.model import TemplateSet
 
 from venom_replay.replay.checkers.base import StepContext, StepResult, Violation
@@ -137,7 +138,7 @@ class LearnedChecker:
         if key not in self._recorded_profiles:
             try:
                 paths = recorded_paths(tset, load_recording(None, tset))
-            except Exception:  # no recording at hand: trust the replay
+            except VenomError:  # no recording at hand (none named, or unreadable): trust the replay
                 paths = None
             self._recorded_profiles[key] = None if paths is None else {
                 origin_profile(steps[:n]) for steps in paths.values() for n in range(1, len(steps) + 1)

@@ -18,10 +18,10 @@ from typing import Any
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 
 from venom_replay.replay.checkers.base import StepResult
+from venom_replay.replay.checkers.steps import is_delete, succeeded
 from venom_replay.replay.learned.model import (
     LearnedInvariant,
     child_path,
-    is_delete,
     is_read,
     iter_objects,
     json_type,
@@ -31,7 +31,7 @@ from venom_replay.replay.learned.model import (
     volatile_paths,
 )
 from venom_replay.replay.learned.observe import LearnConfig, response_body, strip_volatile
-from venom_replay.replay.learned.paths import body_of, deleted_before, only_reads_between, rejected, succeeded
+from venom_replay.replay.learned.paths import deleted_before, only_reads_between, rejected
 
 
 @dataclass(slots=True)
@@ -84,7 +84,7 @@ def _self_key(steps: list[StepResult]) -> str | None:
 
 def _listed(step: StepResult, pattern: str, key: str) -> dict[str, Any]:
     """Ids a listing returned, as path segments (``"7"``) mapped to the values as listed (``7``)."""
-    objects = objects_at(body_of(step) if succeeded(step) else None, pattern)
+    objects = objects_at(response_body(step), pattern)
     return {str(obj[key]): obj[key] for obj in objects if key in obj and not isinstance(obj[key], (dict, list))}
 
 
@@ -131,7 +131,7 @@ def _learn_pair(
     lst: _List, key: str, read: ActionTemplate, rsteps: list[StepResult], paths: Mapping[str, list[StepResult]], cfg: LearnConfig
 ) -> list[LearnedInvariant]:
     out: list[LearnedInvariant] = []
-    pattern, list_label, read_label = lst.pattern, lst.template.label, read.label
+    pattern, read_label = lst.pattern, read.label
     # list-shape: the read's always-present fields, and their types, appear in every listed object.
     bodies = [strip_volatile(response_body(s), volatile_paths(read)) for s in rsteps]
     bodies = [b for b in bodies if isinstance(b, dict)]
@@ -171,18 +171,9 @@ def _learn_pair(
             elif step.template.id == lst.template.id and _listed_but_unreadable(steps, i, pattern, key, read.id):
                 broken = True
     if support >= cfg.min_path_support and not broken:
-        out.append(
-            LearnedInvariant(
-                template=lst.template.id,
-                expr=f"ids at {child_path(pattern, key)} are readable by {read_label}",
-                kind="listed-readable",
-                support=support,
-                distinct=support,
-                confidence=1 - 0.5**support,
-                examples=[],
-                params={"pattern": pattern, "key": key, "read": read.id, "triggers": [lst.template.id, read.id]},
-            )
-        )
+        out.append(_path_fact(lst, f"ids at {child_path(pattern, key)} are readable by {read_label}", "listed-readable",
+                              support, {"pattern": pattern, "key": key, "read": read.id,
+                                        "triggers": [lst.template.id, read.id]}))
     return out
 
 
@@ -230,16 +221,15 @@ def _learn_deleted_unlisted(
             support += len(deleted)
     if support < cfg.min_path_support:
         return None
-    return LearnedInvariant(
-        template=lst.template.id,
-        expr=f"ids deleted by {delete.label} are not in {child_path(lst.pattern, key)}",
-        kind="deleted-unlisted",
-        support=support,
-        distinct=support,
-        confidence=1 - 0.5**support,
-        examples=[],
-        params={"pattern": lst.pattern, "key": key, "delete_prefix": prefix, "delete": delete.id},
-    )
+    return _path_fact(lst, f"ids deleted by {delete.label} are not in {child_path(lst.pattern, key)}", "deleted-unlisted",
+                      support, {"pattern": lst.pattern, "key": key, "delete_prefix": prefix, "delete": delete.id})
+
+
+def _path_fact(lst: _List, expr: str, kind: str, support: int, params: dict[str, Any]) -> LearnedInvariant:
+    """A fact about the listing that paths of calls showed ``support`` times (each path situation is
+    one distinct observation; a coincidence halves its chance with each)."""
+    return LearnedInvariant(template=lst.template.id, expr=expr, kind=kind, support=support, distinct=support,
+                            confidence=1 - 0.5**support, examples=[], params=params)
 
 
 # ---------------------------------------------------------------- checking
@@ -251,7 +241,7 @@ def check_collection(inv: LearnedInvariant, path: Sequence[StepResult]) -> list[
     pattern, params = inv.params["pattern"], inv.params
     if inv.kind == "list-shape":
         failures = []
-        for obj in objects_at(body_of(step) if succeeded(step) else None, pattern):
+        for obj in objects_at(response_body(step), pattern):
             bad = {
                 k: ("<missing>" if k not in obj else obj[k])
                 for k, allowed in params["fields"].items()

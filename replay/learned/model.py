@@ -15,10 +15,11 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from venom_replay.proxy.recording import Request
+from venom_replay.proxy.infer.effects import READ_METHODS
 from venom_replay.proxy.infer.model import ActionTemplate
 
 # Kinds, grouped by the learner that produces them (see replay/learned_*.py).
@@ -63,11 +64,15 @@ class LearnedInvariant:
 
 
 def jsonable(value: Any) -> Any:
-    """A value that json.dumps accepts (tuples become lists, sets sorted lists, the rest repr)."""
+    """A value that json.dumps accepts as strict JSON: dataclasses become dicts, tuples lists, sets
+    sorted lists, NaN and infinities and anything else their repr. Learned invariants, their findings
+    and report.json all go through it."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         if isinstance(value, float) and not math.isfinite(value):
             return repr(value)
         return value
+    if is_dataclass(value) and not isinstance(value, type):
+        return jsonable(asdict(value))
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -253,20 +258,12 @@ def normalize_template_path(path: str) -> str:
 
 
 def is_read(template: ActionTemplate) -> bool:
-    return template.method.upper() in ("GET", "HEAD", "OPTIONS")
-
-
-def is_delete(template: ActionTemplate) -> bool:
-    return template.method.upper() == "DELETE" or template.effect == "delete"
+    return template.method.upper() in READ_METHODS
 
 
 def request_json(request: Request | None) -> Any:
-    if request is None:
-        return None
-    try:
-        return request.json()
-    except Exception:  # a malformed body is just "no JSON" here
-        return None
+    """The request's JSON body; None without one (Request.json() reads a malformed body as None)."""
+    return None if request is None else request.json()
 
 
 def status_class(status: int) -> str:

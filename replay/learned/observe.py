@@ -17,6 +17,7 @@ from venom_replay.proxy.recording import Exchange, Recording, read_recording
 from venom_replay.proxy.infer.model import TemplateSet
 
 from venom_replay.replay.checkers.base import StepResult
+from venom_replay.replay.checkers.steps import succeeded
 from venom_replay.replay.learned.model import is_volatile, request_json, volatile_paths
 
 
@@ -98,10 +99,7 @@ def response_body(step: StepResult) -> Any:
     """The JSON body of a successful response, or None (error bodies say nothing about normal data)."""
     from venom_replay.replay.learned.paths import body_of
 
-    resp = step.response
-    if resp is None or not 200 <= resp.status < 300:
-        return None
-    return body_of(step)
+    return body_of(step) if succeeded(step) else None
 
 
 def strip_volatile(body: Any, volatile: set[str], path: str = "$") -> Any:

@@ -13,17 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from venom_replay.replay.checkers.base import StepResult
-from venom_replay.replay.learned.model import is_delete, is_read, resource_keys
+from venom_replay.replay.checkers.steps import is_delete, succeeded
+from venom_replay.replay.learned.model import is_read, resource_keys
 
 ResourceKey = tuple[str, str]
 
 
 def keys_of(step: StepResult) -> list[ResourceKey]:
     return resource_keys(step.template.path, step.request.path)
-
-
-def succeeded(step: StepResult) -> bool:
-    return step.response is not None and 200 <= step.response.status < 300
 
 
 def rejected(step: StepResult) -> bool:
@@ -42,10 +39,7 @@ def body_of(step: StepResult) -> Any:
     hit = _PARSED.get(id(resp))
     if hit is not None and hit[0] is resp:  # the response is kept in the entry, so its id is not reused
         return hit[1]
-    try:
-        value = resp.json()
-    except Exception:
-        value = None
+    value = resp.json()  # None for a body that is not JSON (never raises)
     if len(_PARSED) >= _PARSED_MAX:
         _PARSED.pop(next(iter(_PARSED)))
     _PARSED[id(resp)] = (resp, value)

@@ -15,8 +15,9 @@ from typing import Any
 from venom_replay.proxy.infer.model import TemplateSet
 
 from venom_replay.replay.checkers.base import StepResult
+from venom_replay.replay.checkers.steps import succeeded
 from venom_replay.replay.learned.model import LearnedInvariant, status_class
-from venom_replay.replay.learned.paths import situation, succeeded
+from venom_replay.replay.learned.paths import situation
 
 _WORDING = {
     "after-delete": "after its resource was deleted",

@@ -9,29 +9,20 @@ and response with credentials masked). ``venom-replay reproduce`` reads it back.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from venom_replay.proxy.recording import Request, Response
-from venom_replay.proxy.redact import redact_request, redact_response
+from venom_replay.proxy.redact import mask_url_password, redact_request, redact_response
 
 from venom_replay.replay.checkers.base import StepResult
-from venom_replay.replay.explorer.core import ExploreResult
+from venom_replay.replay.explorer import ExploreResult
 from venom_replay.replay.findings import Finding
+from venom_replay.replay.learned.model import jsonable
 
 REPORT_VERSION = 1
 BODY_CHARS = 4000
-
-
-def safe_url(url: str) -> str:
-    """A database URL without its password."""
-    parts = urlsplit(url)
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@", 1)
-    return url
 
 
 def _body_text(body: bytes) -> str:
@@ -78,20 +69,8 @@ def finding_dict(f: Finding, number: int) -> dict[str, Any]:
         "sequence": [step_summary(s, a.example, recorded_prefix=a.recorded_prefix)
                      for s, a in zip(f.steps, f.actions)],
         "exchanges": [{"request": request_dict(s.request), "response": response_dict(s.response)} for s in f.steps],
-        "details": _jsonable(f.details),
+        "details": jsonable(f.details),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def result_dict(result: ExploreResult) -> dict[str, Any]:
@@ -100,7 +79,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "tool": "venom-replay explore",
         "recording": result.recording,
         "target": result.target,
-        "databases": [safe_url(u) for u in result.databases],
+        "databases": [mask_url_password(u) for u in result.databases],
         "strategy": result.strategy,
         "depth": result.depth,
         "stopped": result.stopped,
@@ -116,7 +95,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "findings": [finding_dict(f, i) for i, f in enumerate(result.findings, 1)],
         "warnings": list(result.warnings),
         "suppressed": dict(result.suppressed),
-        "dropped_invariants": _jsonable(result.dropped_invariants),
+        "dropped_invariants": jsonable(result.dropped_invariants),
     }
 
 

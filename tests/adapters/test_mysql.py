@@ -6,8 +6,6 @@ first ones check that their effects are undone all the same."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from support import db_servers
@@ -21,19 +19,6 @@ from support.db_servers import (
 )
 from venom_replay.adapters.base import AdapterError, CannotRestore
 from venom_replay.adapters.registry import open_adapter
-
-
-@contextmanager
-def installed(url: str) -> Iterator:
-    """An installed adapter; afterwards uninstalled, and nothing of ours may be left."""
-    adapter = open_adapter(url)
-    adapter.install()
-    try:
-        yield adapter
-    finally:
-        adapter.uninstall()
-        adapter.close()
-    assert installed_objects(url) == []
 
 SHOP = [
     "CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(40) UNIQUE NOT NULL, meta JSON,"
@@ -52,12 +37,6 @@ SHOP = [
 def shop_url(mysql_url):
     run_writer_process(mysql_url, SHOP)
     return mysql_url
-
-
-@pytest.fixture
-def journal(shop_url):
-    with installed_adapter(shop_url, volatile_columns=["customers.seen"]) as adapter:
-        yield adapter
 
 
 def test_undoes_writes_and_auto_increment_from_another_process(shop_url, journal, writer_process):
@@ -184,7 +163,7 @@ def cascades_url(mysql_url):
     pytest.param(["INSERT INTO pins VALUES (1, 2)", "DELETE IGNORE FROM authors"], id="delete-ignore-partly-refused"),
 ])
 def test_cascades_from_another_process_are_undone(cascades_url, writes, writer_process):
-    with installed(cascades_url) as adapter:
+    with installed_adapter(cascades_url) as adapter:
         assert not any("not restored" in note for note in adapter.notes)
         before, fingerprint = dump_content(cascades_url), adapter.fingerprint()
         token = adapter.checkpoint()
@@ -196,7 +175,7 @@ def test_cascades_from_another_process_are_undone(cascades_url, writes, writer_p
 
 
 def test_cascade_rows_are_journalled_once_and_a_refused_cascade_leaves_none(cascades_url, writer_process):
-    with installed(cascades_url) as adapter:
+    with installed_adapter(cascades_url) as adapter:
         api = writer_process(cascades_url)
         api.execute(["INSERT INTO pins VALUES (1, 1)"])
         journal = "SELECT tbl, op FROM venom_replay_journal ORDER BY id"
@@ -217,7 +196,7 @@ def test_cascade_into_another_database_is_noted(mariadb_server, mysql_url):
         run_writer_process(mysql_url, [f"CREATE TABLE `{other}`.p (id INT PRIMARY KEY)",
                                        f"CREATE TABLE c (p_id INT, FOREIGN KEY (p_id) REFERENCES `{other}`.p(id)"
                                        " ON DELETE CASCADE)"])
-        with installed(mysql_url) as adapter:
+        with installed_adapter(mysql_url) as adapter:
             assert any("crosses databases" in note and f"{other}.p" in note for note in adapter.notes)
     finally:
         run_writer_process(mysql_url, ["DROP TABLE IF EXISTS c"])  # it refers to the other database
@@ -241,7 +220,7 @@ def truncates_url(mysql_url):
 
 
 def test_truncates_are_undone_to_every_checkpoint(truncates_url, writer_process):
-    with installed(truncates_url) as adapter:
+    with installed_adapter(truncates_url) as adapter:
         assert any("copied 2 table(s) (6 rows)" in note for note in adapter.notes)
         api = writer_process(truncates_url)
         seen = [(adapter.checkpoint(), dump_content(truncates_url), adapter.fingerprint())]
@@ -262,7 +241,7 @@ def test_truncates_are_undone_to_every_checkpoint(truncates_url, writer_process)
 
 
 def test_written_after_a_truncate_then_restored_to_after_and_before_it(truncates_url, writer_process):
-    with installed(truncates_url) as adapter:
+    with installed_adapter(truncates_url) as adapter:
         api = writer_process(truncates_url)
         before = dump_content(truncates_url)
         first = adapter.checkpoint()
@@ -290,7 +269,7 @@ def test_partitions_other_engines_and_a_table_created_again(truncates_url, write
         "INSERT INTO parted (v) VALUES (1), (2), (3), (4)",
         "CREATE TABLE aria_log (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=Aria",
         "INSERT INTO aria_log (v) VALUES (1)"])
-    with installed(truncates_url) as adapter:
+    with installed_adapter(truncates_url) as adapter:
         assert any("aria_log is not InnoDB" in note for note in adapter.notes)
         api = writer_process(truncates_url)
         before = dump_content(truncates_url)
@@ -324,7 +303,7 @@ def test_killed_run_after_a_truncate_is_recovered(truncates_url):
 
 
 def test_truncate_refuse_makes_no_copies_and_says_so(truncates_url, writer_process):
-    with installed(truncates_url + "?truncate=refuse") as adapter:
+    with installed_adapter(truncates_url + "?truncate=refuse") as adapter:
         assert not [name for name in installed_objects(truncates_url) if "copy" in name]
         token = adapter.checkpoint()
         writer_process(truncates_url).execute(["TRUNCATE TABLE counters"])

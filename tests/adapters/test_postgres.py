@@ -11,9 +11,9 @@ import pytest
 from support.db_servers import (
     PROPERTY_SCHEMA,
     WriterProcess,
+    check_killed_run_recovered,
     check_random_writes_restore_exactly,
     dump_content,
-    installed_adapter,
     installed_objects,
     run_writer_process,
 )
@@ -38,12 +38,6 @@ SHOP = [
 def shop_url(pg_url):
     run_writer_process(pg_url, SHOP)
     return pg_url
-
-
-@pytest.fixture
-def journal(shop_url):
-    with installed_adapter(shop_url, volatile_columns=["customers.seen"]) as adapter:
-        yield adapter
 
 
 def test_undoes_every_kind_of_write_made_by_another_process(shop_url, journal, writer_process):
@@ -146,17 +140,7 @@ def test_killed_run_is_recovered_by_db_recover(shop_url):
 
 
 def test_install_recovers_a_killed_runs_baseline_first(shop_url):
-    before = dump_content(shop_url)
-    killed = open_adapter(shop_url)
-    killed.install()
-    run_writer_process(shop_url, ["DELETE FROM orders"])
-    killed.close()  # no restore, no uninstall: as if the run died
-    adapter = open_adapter(shop_url)
-    adapter.install()
-    assert dump_content(shop_url) == before
-    assert any("killed run" in note for note in adapter.notes)
-    adapter.uninstall()
-    adapter.close()
+    check_killed_run_recovered(shop_url, ["DELETE FROM orders"])
 
 
 def test_missing_grant_is_one_clear_line(postgres_server, shop_url):

@@ -14,6 +14,7 @@ import pytest
 import redis
 from support.db_servers import (
     PROPERTY_SCHEMA,
+    check_killed_run_recovered,
     check_random_writes_restore_exactly,
     dump_content,
     installed_objects,
@@ -87,17 +88,7 @@ def test_spare_database_in_use_is_refused(redis_server, redis_url):
 
 def test_killed_run_recovered_on_next_install(redis_server, redis_url):
     run_writer_process(redis_url, SEED)
-    before = dump_content(redis_url)
-    killed = open_adapter(redis_url)
-    killed.install()
-    run_writer_process(redis_url, [["FLUSHDB"], ["SET", "junk", "1"]])
-    killed.close()
-    adapter = open_adapter(redis_url)
-    adapter.install()
-    assert dump_content(redis_url) == before
-    assert any("killed run" in note for note in adapter.notes)
-    adapter.uninstall()
-    adapter.close()
+    check_killed_run_recovered(redis_url, [["FLUSHDB"], ["SET", "junk", "1"]])
     spare_ok(redis_server, redis_url)
 
 

@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 from support.db_servers import (
     PROPERTY_SCHEMA,
+    check_killed_run_recovered,
     check_random_writes_restore_exactly,
     dump_content,
     installed_objects,
@@ -90,19 +91,9 @@ def test_without_rowid_tables_are_refused_clearly(sqlite_url):
 
 
 def test_killed_run_recovered_on_next_install(shop_url):
-    before = dump_content(shop_url)
     for mode in ("triggers", "backup"):
-        killed = open_adapter(shop_url, mode=mode)
-        killed.install()
-        run_writer_process(shop_url, ["DELETE FROM orders", "INSERT INTO order_lines VALUES (9, 'x', 1)"])
-        killed._conn.close()  # the run dies: nothing restored, nothing uninstalled
-        adapter = open_adapter(shop_url, mode=mode)
-        adapter.install()
-        assert dump_content(shop_url) == before
-        assert any("killed run" in note for note in adapter.notes)
-        adapter.uninstall()
-        adapter.close()
-    assert installed_objects(shop_url) == []
+        check_killed_run_recovered(shop_url, ["DELETE FROM orders", "INSERT INTO order_lines VALUES (9, 'x', 1)"],
+                                   kill=lambda adapter: adapter._conn.close(), mode=mode)
 
 
 @pytest.mark.parametrize("mode", ["triggers", "backup"])

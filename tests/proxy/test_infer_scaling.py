@@ -1,6 +1,6 @@
 """The shortcuts that keep inference linear in the traffic change nothing it concludes.
 
-- the bound on producers remembered per value and session (inference.MAX_PRODUCERS_PER_VALUE): a
+- the bound on producers remembered per value and session (accumulators.MAX_PRODUCERS_PER_VALUE): a
   recording below it infers exactly what an unbounded run infers; above it, the nearest producers
   are kept and the work per request value stays bounded;
 - the JSON walk and the per-template memory of the last body give the same leaves as a plain walk;
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from venom_replay.proxy.infer import inference as infer
+from venom_replay.proxy.infer import accumulators, observe
 from venom_replay.proxy.infer.inference import infer_templates
 from venom_replay.proxy.recording import Exchange, Header, Recording, Request, Response
 from venom_replay.proxy.infer.values import MAX_ARRAY_ITEMS, BodyLeaves, is_trivial_key, walk_json
@@ -52,8 +52,8 @@ def test_below_the_producer_bound_inference_is_exactly_unbounded(bindings_record
     def never(*args):  # reaching the bound here would make this test meaningless
         raise AssertionError("the producer bound was reached")
 
-    monkeypatch.setattr(infer, "_replace_oldest", never)
-    monkeypatch.setattr(infer, "MAX_PRODUCERS_PER_VALUE", 10**9)
+    monkeypatch.setattr(accumulators, "_replace_oldest", never)
+    monkeypatch.setattr(accumulators, "MAX_PRODUCERS_PER_VALUE", 10**9)
     assert _as_data(infer_templates(bindings_recording)) == bounded
     assert any(t["consumes"] for t in bounded["templates"].values())
 
@@ -74,9 +74,9 @@ def test_above_the_producer_bound_the_nearest_producer_still_wins(monkeypatch):
     exchanges = _many_producers_then_consumer()
     unbounded = infer_templates(_recording(exchanges)).templates["GET /me"].consumes
     calls = []
-    real = infer._replace_oldest
-    monkeypatch.setattr(infer, "_replace_oldest", lambda *a: (calls.append(a), real(*a)))
-    monkeypatch.setattr(infer, "MAX_PRODUCERS_PER_VALUE", 3)
+    real = accumulators._replace_oldest
+    monkeypatch.setattr(accumulators, "_replace_oldest", lambda *a: (calls.append(a), real(*a)))
+    monkeypatch.setattr(accumulators, "MAX_PRODUCERS_PER_VALUE", 3)
     bounded = infer_templates(_recording(_many_producers_then_consumer())).templates["GET /me"].consumes
     assert calls, "the bound was not reached: the test recording is too small"
     assert [(c.location, c.producer, c.source, c.transform) for c in bounded] == [
@@ -91,8 +91,8 @@ def test_id_keyed_maps_keep_the_work_per_request_value_bounded(monkeypatch):
     """Responses keyed by ids name a new source each time; a small value sent back must not be
     matched against every earlier one (that made long sessions quadratic)."""
     sizes: list[int] = []
-    real = infer.record_instance
-    monkeypatch.setattr(infer, "record_instance", lambda ev, cands, *a: (sizes.append(len(cands)), real(ev, cands, *a)))
+    real = observe.record_instance
+    monkeypatch.setattr(observe, "record_instance", lambda ev, cands, *a: (sizes.append(len(cands)), real(ev, cands, *a)))
     exchanges = []
     for j in range(300):
         cid = 10**6 + j
@@ -100,8 +100,8 @@ def test_id_keyed_maps_keep_the_work_per_request_value_bounded(monkeypatch):
                              {"carts": {str(cid): {"active": True, "n": j % 5}}, "ok": True}))
     tset = infer_templates(_recording(exchanges))
     assert tset.templates["POST /carts/{cart_id}/items"].count == 300
-    assert sizes and max(sizes) <= infer.MAX_PRODUCERS_PER_VALUE
-    assert sum(sizes) < 300 * infer.MAX_PRODUCERS_PER_VALUE
+    assert sizes and max(sizes) <= accumulators.MAX_PRODUCERS_PER_VALUE
+    assert sum(sizes) < 300 * accumulators.MAX_PRODUCERS_PER_VALUE
 
 
 # ---------------------------------------------------------------- sessions released

@@ -127,3 +127,24 @@ def test_schema_has_foreign_keys_and_autoincrement_and_survives_restart(tmp_path
 def test_bad_database_url_is_one_line(tmp_path) -> None:
     with pytest.raises(RuntimeError, match="sqlite:///... and postgresql://"):
         launch("mysql://nowhere/db")
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["buggy", "fixed"])
+def test_refusals_are_json_errors_alike_in_both_twins(demo_shop, fixed: bool) -> None:
+    # Missing rows answer 404 and wrong order states 409, with the same messages in both twins.
+    url = demo_shop(fixed=fixed).url
+    admin = _login(url, ADMIN_USERNAME, ADMIN_PASSWORD)
+
+    def error(method: str, path: str, status: int) -> str:
+        resp = requests.request(method, f"{url}{path}", headers=admin, timeout=10)
+        assert resp.status_code == status, resp.text
+        return resp.json()["error"]
+
+    assert error("GET", "/products/999", 404) == "product 999 not found"
+    assert error("GET", "/orders/999", 404) == "order 999 not found"
+    assert error("PUT", "/groups/admins/members/999", 404) == "user 999 not found"
+    order_id = _paid_order(url, admin)
+    assert error("POST", f"/orders/{order_id}/pay", 409) == f"order {order_id} is paid, not pending"
+    assert error("POST", f"/orders/{order_id}/cancel", 409) == f"order {order_id} is paid, not pending"
+    assert error("GET", "/nowhere", 404).startswith("The requested URL was not found")
+    assert requests.get(f"{url}/me", timeout=10).json() == {"error": "missing bearer token"}

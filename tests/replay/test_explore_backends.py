@@ -12,7 +12,7 @@ from venom_replay.adapters.registry import open_adapter
 from venom_replay.proxy.infer.inference import infer_templates
 from venom_replay.replay.checkers.builtin import builtin_checkers
 from venom_replay.replay.demo.traffic import run_traffic
-from venom_replay.replay.explorer.core import _recorded_exchanges, explore
+from venom_replay.replay.explorer.run import _recorded_exchanges, explore
 from support.proxy import recording_proxy
 
 from support.orders_expectations import EXPECTED, snapshot

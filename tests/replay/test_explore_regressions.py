@@ -101,7 +101,7 @@ def test_a_members_refusal_marks_the_call_admin_only(tmp_path, orders_api):
     from support.proxy import recording_proxy
     from venom_replay.proxy.infer.inference import infer_templates
     from venom_replay.replay.checkers.builtin import AccessAfterRevokeChecker, builtin_checkers
-    from venom_replay.replay.explorer.core import _recorded_exchanges, explore
+    from venom_replay.replay.explorer.run import _recorded_exchanges, explore
 
     path = tmp_path / "orders.db"
     api = orders_api(f"sqlite:///{path}")
@@ -137,7 +137,8 @@ def test_coverage_search_on_the_correct_demo_shop_reports_nothing(demo_shop, tmp
     import time
 
     from venom_replay.replay.checkers.builtin import builtin_checkers
-    from venom_replay.replay.explorer.core import Limits, _recorded_exchanges, explore
+    from venom_replay.replay.explorer import Limits
+    from venom_replay.replay.explorer.run import _recorded_exchanges, explore
 
     db, shop, tset = _recorded_correct_demo_shop(tmp_path, demo_shop)
     adapter = open_adapter(db)
@@ -157,7 +158,7 @@ def test_coverage_search_on_the_correct_demo_shop_reports_nothing(demo_shop, tmp
 def test_prefix_roots_are_searched_to_their_own_depth(tmp_path, demo_shop):
     """Below a recorded prefix the search goes ``prefix_depth`` steps; from the baseline ``depth``, and
     a state that a baseline path reaches with depth to go is expanded even if a prefix reached it first."""
-    from venom_replay.replay.explorer.core import Limits, explore
+    from venom_replay.replay.explorer import Limits, explore
 
     db, shop, tset = _recorded_correct_demo_shop(tmp_path, demo_shop)
     adapter = open_adapter(db)

@@ -178,7 +178,7 @@ def replay_sessions(checker: LearnedChecker, tset: TemplateSet, exchanges, base_
 
 @pytest.mark.parametrize("name", list(APIS))
 def test_explore_finds_the_bug_with_the_learned_checker(learned, name):
-    from venom_replay.replay.explorer.core import explore
+    from venom_replay.replay.explorer import explore
 
     app, tset, invariants = learned[name, True]
     checker = LearnedChecker(invariants, {})
@@ -194,7 +194,7 @@ def test_explore_finds_the_bug_with_the_learned_checker(learned, name):
 
 @pytest.mark.parametrize("name", list(APIS))
 def test_explore_reports_nothing_on_the_correct_twin(learned, name):
-    from venom_replay.replay.explorer.core import explore
+    from venom_replay.replay.explorer import explore
 
     app, tset, invariants = learned[name, False]
     checker = LearnedChecker(invariants, {})

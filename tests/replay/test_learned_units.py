@@ -144,8 +144,7 @@ def test_checker_reports_the_broken_relation_with_support_and_values():
 
 def test_broken_on_a_recorded_path_is_dropped_not_reported():
     t = order_traffic()
-    tset, _ = t.build()
-    checker = LearnedChecker(t.learn(), {})
+    tset, checker = t.checker()
     bad = [t.step("POST /orders/9/refund", 200, {"id": 9, "amount": 100, "refunded": 120, "status": "paid"}, sent={"amount": 60})]
     assert run_path(checker, bad, tset, recorded=True) == []
     dropped = {d.invariant.expr: d.reason for d in checker.dropped}
@@ -185,8 +184,7 @@ def test_config_file_ignore_and_bad_config(tmp_path):
 def test_correct_unseen_orderings_raise_nothing():
     # A refused second refund (409) and an order read after both refunds: all fine on a correct API.
     t = order_traffic()
-    tset, _ = t.build()
-    checker = LearnedChecker(t.learn(), {})
+    tset, checker = t.checker()
     path = [
         t.step("POST /orders", 201, {"id": 9, "amount": 100, "refunded": 0, "status": "paid"}, sent={"amount": 100}),
         t.step("POST /orders/9/refund", 200, {"id": 9, "amount": 100, "refunded": 60, "status": "paid"}, sent={"amount": 60}),
@@ -229,8 +227,7 @@ def test_collection_and_status_facts_learned():
 
 def test_deleted_but_still_listed_and_readable_is_found():
     t = notes_traffic()
-    tset, _ = t.build()
-    checker = LearnedChecker(t.learn(), {})
+    tset, checker = t.checker()
     path = [
         t.step("POST /notes", 201, {"id": 7, "text": "q", "done": False}, sent={"text": "q"}),
         t.step("DELETE /notes/7", 204),
@@ -244,8 +241,7 @@ def test_deleted_but_still_listed_and_readable_is_found():
 
 def test_listed_but_unreadable_and_wrong_shape_are_found():
     t = notes_traffic()
-    tset, _ = t.build()
-    checker = LearnedChecker(t.learn(), {})
+    tset, checker = t.checker()
     path = [
         t.step("GET /notes", 200, [{"id": 7, "text": "q"}]),
         t.step("GET /notes/7", 404, {"error": "not found"}),
@@ -258,8 +254,7 @@ def test_listed_but_unreadable_and_wrong_shape_are_found():
 def test_recreated_id_may_be_listed_again():
     # SQLite hands a freed rowid out again: the new note with the old id is listed, rightly.
     t = notes_traffic()
-    tset, _ = t.build()
-    checker = LearnedChecker(t.learn(), {})
+    tset, checker = t.checker()
     path = [
         t.step("POST /notes", 201, {"id": 7, "text": "q", "done": False}, sent={"text": "q"}),
         t.step("DELETE /notes/7", 204),

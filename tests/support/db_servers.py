@@ -23,10 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from .net import free_port, wait_for_port
 
@@ -327,10 +327,9 @@ def _connect(url: str):
     if scheme in ("mysql", "mariadb"):
         import pymysql
 
-        return "mysql", pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
-                                        user=unquote(parts.username or "root"),
-                                        password=unquote(parts.password or ""),
-                                        database=parts.path.lstrip("/") or None, autocommit=False)
+        from venom_replay.adapters.mysql.table import connect_args
+
+        return "mysql", pymysql.connect(**connect_args(url), autocommit=False)
     if scheme == "sqlite":
         conn = sqlite3.connect(url[len("sqlite:///"):] if url.startswith("sqlite:///") else parts.path,
                                timeout=30, isolation_level=None)
@@ -617,6 +616,22 @@ def installed_adapter(url: str, **adapter_options: Any) -> Iterator[Any]:
         adapter.uninstall()
         adapter.close()
     assert installed_objects(url) == []
+
+
+def check_killed_run_recovered(url: str, writes: Sequence[Any], *, kill: Callable[[Any], None] | None = None,
+                               **adapter_options: Any) -> None:
+    """A run dies after ``writes`` (nothing restored, nothing uninstalled: ``kill`` drops the adapter's
+    connections, close() by default); the next install() puts the baseline back and says so."""
+    from venom_replay.adapters.registry import open_adapter
+
+    before = dump_content(url)
+    killed = open_adapter(url, **adapter_options)
+    killed.install()
+    run_writer_process(url, writes)
+    (kill or (lambda adapter: adapter.close()))(killed)
+    with installed_adapter(url, **adapter_options) as adapter:
+        assert dump_content(url) == before
+        assert any("killed run" in note for note in adapter.notes), adapter.notes
 
 
 def property_steps(kind: str):

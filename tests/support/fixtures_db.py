@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .db_servers import MariaDBServer, PostgresServer, RedisServer, ServerUnavailable, WriterProcess
+from .db_servers import MariaDBServer, PostgresServer, RedisServer, ServerUnavailable, WriterProcess, installed_adapter
 
 
 def _serve(factory: type) -> Iterator:
@@ -46,25 +46,25 @@ def redis_server() -> Iterator[RedisServer]:
     yield from _serve(RedisServer)
 
 
+def _fresh_database(server: PostgresServer | MariaDBServer | RedisServer) -> Iterator[str]:
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)
+
+
 @pytest.fixture
 def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    name = postgres_server.create_database()
-    yield postgres_server.url(name)
-    postgres_server.drop_database(name)
+    yield from _fresh_database(postgres_server)
 
 
 @pytest.fixture
 def mysql_url(mariadb_server: MariaDBServer) -> Iterator[str]:
-    name = mariadb_server.create_database()
-    yield mariadb_server.url(name)
-    mariadb_server.drop_database(name)
+    yield from _fresh_database(mariadb_server)
 
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    name = redis_server.create_database()
-    yield redis_server.url(name)
-    redis_server.drop_database(name)
+    yield from _fresh_database(redis_server)
 
 
 @pytest.fixture
@@ -83,3 +83,11 @@ def writer_process() -> Iterator[Callable[[str], WriterProcess]]:
     yield start
     for writer in writers:
         writer.close()
+
+
+@pytest.fixture
+def journal(shop_url: str) -> Iterator:
+    """The journal adapter installed on the test module's own ``shop_url`` database (its ``customers.seen``
+    column volatile), removed again afterwards."""
+    with installed_adapter(shop_url, volatile_columns=["customers.seen"]) as adapter:
+        yield adapter

@@ -78,6 +78,11 @@ class Traffic:
         tset, rec = self.build()
         return learn_invariants(tset, rec, LearnConfig(**cfg))
 
+    def checker(self, config: Any = None) -> tuple[TemplateSet, LearnedChecker]:
+        """The templates, and a checker holding every invariant learned from this traffic."""
+        tset, _ = self.build()
+        return tset, LearnedChecker(self.learn(), config if config is not None else {})
+
     def step(self, line: str, status: int, body: Any = None, sent: Any = None) -> StepResult:
         method, path = line.split(" ", 1)
         req_body = b"" if sent is None else json.dumps(sent).encode()

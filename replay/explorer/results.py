@@ -1,0 +1,85 @@
+"""What an exploration returns, and the limits it runs under.
+
+Kept apart from the explorer so that the reports, the command line and the benchmarks can read a
+result without importing the machinery that produced it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from venom_replay.replay.explorer.state import StateGraph
+from venom_replay.replay.findings import Finding
+from venom_replay.replay.options import DEFAULTS
+
+
+class StopReason(enum.StrEnum):
+    """Why the search ended. A str: report.json and comparisons with plain strings keep working."""
+
+    COMPLETE = "complete"
+    MAX_TRANSITIONS = "max-transitions"
+    TIME_LIMIT = "time-limit"
+    INTERRUPTED = "interrupted"
+    TARGET_DOWN = "target-down"
+
+
+@dataclass(slots=True)
+class Limits:
+    """Where the search stops; the defaults are ``ExploreOptions``'."""
+
+    depth: int = DEFAULTS.depth
+    max_transitions: int = DEFAULTS.max_transitions
+    time_limit: float | None = DEFAULTS.time_limit
+    """Seconds for the search phase; minimisation and the final restore come on top."""
+    prefix_depth: int = DEFAULTS.prefix_depth
+    """Longest explored sequence after a recorded prefix (the baseline's is ``depth``)."""
+
+
+@dataclass(slots=True)
+class ExploreStats:
+    """Progress as the ``progress`` callback sees it while the run goes on."""
+
+    phase: str = "starting"
+    states: int = 0
+    transitions: int = 0
+    findings: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.transitions / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass(slots=True)
+class ExploreResult:
+    states: int
+    transitions: int
+    findings: list[Finding]
+    warnings: list[str]
+    db_restored: bool | None
+    """True: the databases hold exactly what they held before; None: no database was given."""
+    graph: StateGraph
+    strategy: str
+    depth: int
+    elapsed: float
+    stopped: StopReason
+    """Why the search ended."""
+    target: str = ""
+    databases: list[str] = field(default_factory=list)
+    checkers: list[str] = field(default_factory=list)
+    dropped_invariants: list[Any] = field(default_factory=list)
+    confirmed_steps: int = 0
+    suppressed: dict[str, str] = field(default_factory=dict)
+    """Signatures the recording itself showed (not reported), with the reason."""
+    minimize_runs: int = 0
+    recording: str = ""
+    search_seconds: float = 0.0
+    """Time spent in the search phase alone (without install, confirmation, minimisation, restore)."""
+    prefix_roots: int = 0
+    """States reached by recorded session prefixes that the search also started from."""
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped == StopReason.INTERRUPTED

@@ -1,0 +1,138 @@
+"""``explore()``: one whole exploration as one call, with the promise that matters most to a user
+whose database it touches: whatever happens (an error, Ctrl-C, the API going down), the databases
+are restored to the content they had before the run, that is checked, and our objects are removed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from venom_replay.adapters.base import Adapter
+from venom_replay.proxy.errors import VenomError
+from venom_replay.proxy.infer.model import TemplateSet
+from venom_replay.proxy.recording import Exchange, read_recording
+from venom_replay.replay.checkers.base import Checker
+from venom_replay.replay.explorer.confirm import confirm_recorded
+from venom_replay.replay.explorer.core import Explorer
+from venom_replay.replay.explorer.guards import DeferSigint
+from venom_replay.replay.explorer.results import ExploreResult, ExploreStats, Limits, StopReason
+from venom_replay.replay.http_client import HttpClient
+from venom_replay.replay.options import DEFAULTS, STRATEGIES
+
+
+def _recorded_exchanges(tset: TemplateSet) -> dict[int, Exchange]:
+    """The recording's exchanges by sequence number ({} when the recording cannot be read)."""
+    if not tset.source:
+        return {}
+    try:
+        return {ex.seq: ex for ex in read_recording(tset.source).exchanges}
+    except VenomError:
+        return {}
+
+
+def explore(
+    tset: TemplateSet,
+    target: str | HttpClient,
+    adapters: Adapter | None,
+    *,
+    strategy: str = DEFAULTS.strategy,
+    depth: int | None = None,
+    limits: Limits | None = None,
+    checkers: Sequence[Checker] = (),
+    progress: Callable[[ExploreStats], None] | None = None,
+    databases: Mapping[str, Any] | None = None,
+    swap_identities: bool = False,
+    confirm: bool = True,
+    shrink: bool = True,
+    timeout: float = DEFAULTS.timeout,
+    prefix_roots: int = DEFAULTS.prefix_roots,
+    recorded_exchanges: Mapping[int, Exchange] | None = None,
+) -> ExploreResult:
+    """Explore orderings of ``tset``'s templates against ``target`` with ``adapters`` rolled back.
+
+    ``adapters`` is one Adapter (an AdapterGroup for several databases) that is installed here and
+    uninstalled at the end; None explores without any rollback. The databases are restored to the
+    pre-run content at the end, also after errors and KeyboardInterrupt, and that is checked.
+
+    ``prefix_roots``: besides the baseline, the search also starts (at depth 0) from up to this many
+    states reached by replaying recorded session prefixes (needs ``confirm`` and a database; 0: off),
+    so a bug that needs a long recorded set-up (log in, order, pay) is a few explored steps away.
+    Findings from there carry the prefix steps, marked ``recorded_prefix``.
+
+    ``recorded_exchanges``: the recording's exchanges by sequence number, when the caller has read
+    it already (else it is read from ``tset.source``).
+    """
+    from venom_replay.graph.transition import observed_pairs
+
+    limits = limits or Limits()
+    if depth is not None:
+        limits.depth = depth
+    if strategy not in STRATEGIES:
+        raise VenomError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
+    client = target if isinstance(target, HttpClient) else HttpClient(target, timeout=timeout)
+    ex = Explorer(tset, client, adapters, checkers, databases=databases, swap_identities=swap_identities,
+                  progress=progress, prefix_roots=prefix_roots if confirm else 0)
+    if adapters is None:
+        ex.warnings.add("no-db", "no --db given: nothing is rolled back; branches see each other's writes and the API keeps them")
+    stopped = StopReason.COMPLETE
+    db_restored: bool | None = None
+    installed = False
+    try:
+        ex.start()
+        installed = True
+        for note in getattr(adapters, "notes", []) or []:
+            ex.warnings.add("adapter", str(note))
+        if confirm:
+            confirm_recorded(ex, recorded_exchanges if recorded_exchanges is not None else _recorded_exchanges(tset))
+        search_start = time.monotonic()
+        stopped = ex.search(strategy, limits, observed_pairs(tset))
+        ex.search_seconds = time.monotonic() - search_start
+        if shrink:
+            ex.emit("minimising")
+            for finding in ex.book.ordered():
+                ex.shrink(finding)
+        ex.emit("confirming findings")
+        ex.confirm_findings()
+    except KeyboardInterrupt:
+        stopped = StopReason.INTERRUPTED
+    finally:
+        if installed:
+            with DeferSigint():
+                try:
+                    db_restored = ex.finish()
+                finally:
+                    ex.position.uninstall()
+        if client is not target:
+            client.close()
+    if ex.steps.target_down and stopped != StopReason.INTERRUPTED:
+        stopped = StopReason.TARGET_DOWN
+    if db_restored is False:
+        ex.warnings.add("db", "the databases' content after the final restore differs from the content before the run")
+    ex.emit("done")
+    dropped: list[Any] = []
+    for checker in ex.steps.checkers:
+        dropped.extend(getattr(checker, "dropped", []) or [])
+    return ExploreResult(
+        states=len(ex.graph),
+        transitions=ex.stats.transitions,
+        findings=ex.book.ordered(),
+        warnings=ex.warnings.finish(),
+        db_restored=db_restored,
+        graph=ex.graph,
+        strategy=strategy,
+        depth=limits.depth,
+        elapsed=time.monotonic() - ex.started,
+        stopped=stopped,
+        target=client.target.base_url,
+        databases=[] if adapters is None else [getattr(adapters, "url", "")],
+        checkers=[getattr(c, "name", type(c).__name__) for c in ex.steps.checkers],
+        dropped_invariants=dropped,
+        confirmed_steps=ex.confirmed_steps,
+        suppressed=dict(ex.suppressed),
+        minimize_runs=ex.minimize_runs,
+        recording=tset.source,
+        search_seconds=ex.search_seconds,
+        prefix_roots=len(ex.prefixes.roots),
+    )
