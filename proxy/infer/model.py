@@ -57,6 +57,10 @@ class Consumption:
     """How many recorded exchanges showed this flow."""
     sessions: int = 1
     """How many distinct sessions showed it."""
+    same_resource: bool = False
+    """The value belongs to the resource the request is about (an ETag or version sent back to the
+    path it was read from): replay takes it from the latest answer about that same resource, not
+    from the latest answer of the producing template."""
 
 
 @dataclass(slots=True)

@@ -90,9 +90,10 @@ class Explorer:
 
     # ---------------------------------------------------------------- phases
 
-    def start(self) -> None:
-        """Install the rollback machinery; the baseline becomes the graph's root."""
-        fp = self.position.install()
+    def start(self, start_state: Any = None) -> None:
+        """Install the rollback machinery; the baseline (the recording's start state when one is
+        given) becomes the graph's root."""
+        fp = self.position.install(start_state)
         root = StateNode(key=state_key([fp], {}, self.volatile), depth=0, fingerprint=fp, values={}, path=(), lineage=())
         root.lineage = (root.key,)
         self.root = root

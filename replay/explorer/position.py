@@ -22,6 +22,7 @@ Skipping a restore is only safe when the content is known: ``at`` is the state t
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint
@@ -100,8 +101,11 @@ class Position:
 
     # ---------------------------------------------------------------- the baseline
 
-    def install(self) -> str:
-        """Install the rollback machinery; the baseline's fingerprint ("" without a database)."""
+    def install(self, start_state: Any = None) -> str:
+        """Install the rollback machinery; the baseline's fingerprint ("" without a database).
+
+        ``start_state``: the databases' content when the recording started (``record --db``); not
+        used yet."""
         self.branching = self.rollback and self.db.enable_branch_restore()  # must come before install()
         self.db.install()
         if self.rollback:

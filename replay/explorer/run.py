@@ -49,6 +49,7 @@ def explore(
     timeout: float = DEFAULTS.timeout,
     prefix_roots: int = DEFAULTS.prefix_roots,
     recorded_exchanges: Mapping[int, Exchange] | None = None,
+    start_state: Any = None,
 ) -> ExploreResult:
     """Explore orderings of ``tset``'s templates against ``target`` with ``adapters`` rolled back.
 
@@ -63,6 +64,10 @@ def explore(
 
     ``recorded_exchanges``: the recording's exchanges by sequence number, when the caller has read
     it already (else it is read from ``tset.source``).
+
+    ``start_state``: the databases' content when the recording started (``record --db``), or None.
+    Given, the exploration starts from it: the recorded sessions replay from the state they were
+    recorded in; the content the databases held before this call is put back at the end.
     """
     from venom_replay.graph.transition import observed_pairs
 
@@ -80,7 +85,7 @@ def explore(
     db_restored: bool | None = None
     installed = False
     try:
-        ex.start()
+        ex.start(start_state)
         installed = True
         for note in getattr(adapters, "notes", []) or []:
             ex.warnings.add("adapter", str(note))
