@@ -15,7 +15,10 @@ they were on the wire, Content-Encoding included. A body longer than the cap is 
 
 Each record is written with one ``write`` on an O_APPEND descriptor, so a writer killed with SIGKILL
 loses at most the record in flight. The reader returns every complete record and says where a torn
-tail starts instead of failing. Files are created with mode 0600: they hold cookies and tokens.
+tail starts instead of failing. A damaged stretch in the middle (a disk error, a bad copy) is skipped:
+the reader finds the next record that decodes whole and goes on, and reports the stretch (offset,
+bytes), so one bad byte never costs the records after it. Files are created with mode 0600: they
+hold cookies and tokens.
 """
 
 from __future__ import annotations
@@ -164,6 +167,17 @@ class Recording:
     torn_offset: int | None
     """Byte offset where the unreadable tail starts, when there is one."""
     file_size: int
+    skipped: list[tuple[int, int]] = field(default_factory=list)
+    """Damaged stretches before the last good record: (byte offset, length), skipped by the reader."""
+
+    def problems(self) -> list[str]:
+        """One line per thing a user must know about this file's integrity (empty when whole)."""
+        out = [f"{self.path}: skipped {length} unreadable bytes at offset {offset} (a damaged record; "
+               f"the records after it were read)" for offset, length in self.skipped]
+        if self.torn_tail:
+            out.append(f"{self.path}: the last {self.file_size - (self.torn_offset or 0)} bytes (from offset "
+                       f"{self.torn_offset}) are an incomplete record, as a recorder killed mid-write leaves")
+        return out
 
     @property
     def sessions(self) -> list[str]:
@@ -369,9 +383,11 @@ def _header_from_map(path: Path, first: Any) -> Header:
     )
 
 
-def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
-    """Yield ``(end_offset, record)`` for each complete msgpack object; stops at a torn tail."""
+def iter_records(path: str | os.PathLike[str], start: int = 0) -> Iterator[tuple[int, Any]]:
+    """Yield ``(end_offset, record)`` for each msgpack object from byte ``start``; stops at the first
+    bytes that do not decode (the caller decides whether that is a torn tail or a damaged stretch)."""
     with open(path, "rb") as fh:
+        fh.seek(start)
         unpacker = msgpack.Unpacker(fh, raw=False, use_list=False, strict_map_key=False, max_buffer_size=1 << 31)
         while True:
             try:
@@ -379,9 +395,49 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
             except msgpack.OutOfData:
                 return
             except (ValueError, msgpack.UnpackException, TypeError):
-                # Garbage after the last good record reads as a torn tail, not a crash.
                 return
-            yield unpacker.tell(), obj
+            yield start + unpacker.tell(), obj
+
+
+# Every record is a map whose first key is "type": a candidate record starts with a map header byte
+# followed by the packed key.
+_TYPE_KEY = b"\xa4type"
+_MAP_HEADERS = frozenset(range(0x80, 0x90)) | {0xDE}
+
+
+def _decode_record(rec: Any) -> Exchange | Note | None:
+    """The exchange or note a decoded object holds, or None when it is not a well-formed record."""
+    try:
+        kind = rec.get("type") if isinstance(rec, dict) else None
+        if kind == "exchange":
+            return exchange_from_map(rec)
+        if kind == "note":
+            return Note(kind=str(rec.get("kind")), time=float(rec.get("time") or 0.0), detail=dict(rec.get("detail") or {}))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return None
+
+
+def _next_record_start(path: Path, after: int) -> int | None:
+    """The offset of the next byte sequence after ``after`` that decodes as one whole record."""
+    with open(path, "rb") as fh:
+        fh.seek(after)
+        data = fh.read()  # offsets below are relative to ``after``
+    pos = 0
+    while True:
+        pos = data.find(_TYPE_KEY, pos + 1)
+        if pos < 0:
+            return None
+        begin = pos - (3 if pos >= 3 and data[pos - 3] == 0xDE else 1)
+        if begin <= 0 or data[begin] not in _MAP_HEADERS:
+            continue
+        unpacker = msgpack.Unpacker(raw=False, use_list=False, strict_map_key=False, max_buffer_size=1 << 31)
+        unpacker.feed(memoryview(data)[begin:])
+        try:
+            if _decode_record(unpacker.unpack()) is not None:
+                return after + begin
+        except (ValueError, msgpack.UnpackException, msgpack.OutOfData, TypeError):
+            continue
 
 
 def read_recording(path: str | os.PathLike[str]) -> Recording:
@@ -416,21 +472,25 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
 def _read_body(path: Path, header: Header, records: Iterator[tuple[int, Any]], first_end: int, size: int) -> Recording:
     exchanges: list[Exchange] = []
     notes: list[Note] = []
+    skipped: list[tuple[int, int]] = []
     good_end = first_end
     complete = 1
-    for end, rec in records:
-        try:
-            kind = rec.get("type") if isinstance(rec, dict) else None
-            if kind == "exchange":
-                exchanges.append(exchange_from_map(rec))
-            elif kind == "note":
-                notes.append(Note(kind=str(rec.get("kind")), time=float(rec.get("time") or 0.0), detail=dict(rec.get("detail") or {})))
-            else:
-                break  # an unknown or malformed record: everything from here is the torn tail
-        except (KeyError, TypeError, ValueError):
+    while True:
+        for end, rec in records:
+            item = _decode_record(rec)
+            if item is None:
+                break  # not a record: a torn tail, or a damaged stretch with records after it
+            (exchanges if isinstance(item, Exchange) else notes).append(item)
+            good_end = end
+            complete += 1
+        if good_end >= size:
             break
-        good_end = end
-        complete += 1
+        resume = _next_record_start(path, good_end)
+        if resume is None:
+            break  # nothing whole after it: a torn tail
+        skipped.append((good_end, resume - good_end))
+        good_end = resume
+        records = iter_records(path, resume)
     torn = good_end < size
     return Recording(
         path=path,
@@ -441,4 +501,5 @@ def _read_body(path: Path, header: Header, records: Iterator[tuple[int, Any]], f
         torn_tail=torn,
         torn_offset=good_end if torn else None,
         file_size=size,
+        skipped=skipped,
     )

@@ -73,6 +73,8 @@ def summarize(rec: Recording) -> dict[str, Any]:
         "complete_records": rec.complete_records,
         "torn_tail": rec.torn_tail,
         "torn_offset": rec.torn_offset,
+        "skipped": [{"offset": offset, "bytes": length} for offset, length in rec.skipped],
+        "problems": rec.problems(),
         "file_size": rec.file_size,
         "duration_s": round(last - first, 3) if first is not None and last is not None else 0.0,
         "endpoints": [

@@ -56,4 +56,7 @@ def _infer(rec: Recording, cfg: InferenceConfig) -> TemplateSet:
     accs = observer.accs
     del observer  # the session indexes and body caches are done with
     finals, final_of = refine(accs, traffic.paths, traffic.first)
-    return assemble(finals, final_of, steps, cfg, source=str(rec.path), ignored=traffic.ignored)
+    tset = assemble(finals, final_of, steps, cfg, source=str(rec.path), ignored=traffic.ignored,
+                    exchanges={ex.seq: ex for ex, _, _ in traffic.usable}, session_parts=traffic.session_parts)
+    tset.warnings[:0] = rec.problems()  # a damaged or torn file: every command that learns from it says so
+    return tset
