@@ -110,14 +110,19 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
                   f"{recorder.url}: {summary} ({time.monotonic() - t0:.1f} s)")
 
     t1 = time.monotonic()
-    loaded = load_recording_once(recording_path)
+    # The reports name the recording they came from: the copy kept in the report directory (the
+    # temporary one is gone after the demo), so the printed `reproduce` hint works afterwards.
+    report_dir.mkdir(parents=True, exist_ok=True)
+    kept = report_dir / "shop.vrec"
+    shutil.copyfile(recording_path, kept)
+    kept.chmod(0o600)
+    loaded = load_recording_once(kept)
     tset = loaded.templates
     bindings = sum(len(t.consumes) for t in tset.templates.values())
     console.print(f"[bold]3. learn[/]  {len(tset.templates)} templates, {bindings} value bindings "
                   f"({time.monotonic() - t1:.2f} s):")
     console.print(_templates_table(tset))
 
-    report_dir.mkdir(parents=True, exist_ok=True)
     graph = build_transition_graph(tset, title="demo shop: transition graph")
     graph_path = export_graph(graph, report_dir / "graph.html", title="demo shop: transition graph")
     unseen = count_unseen(graph, depth)
@@ -127,8 +132,6 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
 
     report = _explore(console, loaded, shop.url, shop_db, report_dir, depth=depth, time_limit=time_limit,
                       prefix_roots=prefix_roots, prefix_depth=prefix_depth)
-    shutil.copyfile(recording_path, report_dir / "shop.vrec")
-    (report_dir / "shop.vrec").chmod(0o600)
     return _verdict(console, report, report_dir, fixed=fixed)
 
 

@@ -63,6 +63,8 @@ def test_demo_finds_every_planted_bug_with_its_minimal_sequence(tmp_path: Path) 
     for name in ("graph.html", "report.html", "junit.xml", "summary.md", "shop.vrec"):
         assert (report_dir / name).stat().st_size > 0
     assert (report_dir / "shop.vrec").stat().st_mode & 0o077 == 0  # it holds tokens
+    # The reports name the kept copy, so `reproduce` works after the demo's temporary files are gone.
+    assert Path(report["recording"]) == report_dir / "shop.vrec"
     _assert_cleaned_up(out)
     assert done.elapsed < 60, f"the demo took {done.elapsed:.1f} s"
 
