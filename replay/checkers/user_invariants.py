@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from venom_replay.proxy.redact import mask_url_password
-from venom_replay.proxy.errors import ConfigError
+from venom_replay.proxy.errors import ConfigError, VenomError
 
 from venom_replay.replay.checkers.base import StepContext, Violation
 
@@ -225,7 +225,19 @@ def _rollback_quietly(handles: list[Any]) -> None:
 
 
 def open_handle(url: str) -> Any:
-    """A separate read connection for invariants: psycopg, sqlite3 or redis, by URL scheme."""
+    """A separate read connection for invariants: psycopg, sqlite3 or redis, by URL scheme.
+
+    A database that cannot be reached is one line naming the URL (password masked) and the reason."""
+    try:
+        return _connect(url)
+    except VenomError:
+        raise
+    except Exception as exc:  # each driver has its own error classes; all mean "cannot connect"
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"--db {mask_url_password(url)}: cannot connect ({reason})") from None
+
+
+def _connect(url: str) -> Any:
     scheme = urlsplit(url).scheme.split("+")[0]
     if scheme in ("postgresql", "postgres"):
         import psycopg
