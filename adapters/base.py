@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.redact import mask_url_password
 
-__all__ = ["Adapter", "AdapterError", "CannotRestore", "Checkpoint"]
+__all__ = ["Adapter", "AdapterError", "CannotRestore", "Checkpoint", "ContentPart", "ContentStats"]
 
 
 class AdapterError(VenomError):
@@ -39,9 +39,47 @@ class Checkpoint:
     ancestors: tuple[Any, ...] = field(default=(), compare=False)
 
 
+ContentPart = dict[str, Any]
+"""One piece of a database's exported content (msgpack-able: str, bytes, numbers, lists, dicts). Only
+the kind of adapter that wrote it reads it back."""
+
+
+@dataclass(slots=True)
+class ContentStats:
+    """What an export wrote or an import changed, for the one line the user sees."""
+
+    tables: int = 0
+    rows: int = 0
+    """Rows (keys for Redis) exported."""
+    removed: int = 0
+    """Rows (keys) an import removed or replaced."""
+    added: int = 0
+    """Rows (keys) an import added or rewrote."""
+    sequences: int = 0
+    unit: str = "rows"
+
+    def __add__(self, other: ContentStats) -> ContentStats:
+        numbers = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "unit"}
+        return ContentStats(**numbers, unit=self.unit if self.unit == other.unit else "rows/keys")
+
+    def _count(self, n: int, unit: str) -> str:
+        return f"{n} {unit if n != 1 else unit.removesuffix('s')}"
+
+    def exported(self) -> str:
+        tables = f"{self._count(self.tables, 'tables')}, " if self.tables else ""
+        return f"{tables}{self._count(self.rows, self.unit)}"
+
+    def imported(self) -> str:
+        return f"{self._count(self.removed, self.unit)} removed, {self.added} added"
+
+
 class Adapter(ABC):
     #: True when restore() can reach a checkpoint that is not an ancestor of the current state.
     restores_across_branches: bool = False
+    #: How messages name this adapter's system and mode, e.g. "PostgreSQL template mode".
+    label: str = "this database adapter"
+    #: What to use instead when this mode cannot import a recording's start state.
+    import_instead: str = "explore without the start state"
 
     def __init__(self, url: str, *, volatile_columns: Iterable[str] = ()) -> None:
         self.url = url
@@ -115,6 +153,23 @@ class Adapter(ABC):
         if then_restore is not None:
             self.restore(then_restore)
         return token, fp
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        """Write the user content (what fingerprint() covers: every user table's rows and the sequence
+        or auto-increment positions; for Redis every key with its TTL) as parts to ``write``. Reads only:
+        needs no install() and leaves nothing behind (``record --db`` saves a recording's start state)."""
+        raise AdapterError(f"{self.label} cannot export a database's content")
+
+    def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
+        """Make the live content equal to what export_content() wrote, through writes that the
+        installed journal records: a later restore() of a checkpoint taken before undoes the import.
+        Call after install()."""
+        raise AdapterError(f"{self.label} cannot import a recording's start state: {self.import_instead}")
+
+    def imported(self, stats: ContentStats) -> ContentStats:
+        """import_content()'s last step: say in ``notes`` (the report's warnings) what it changed."""
+        self.notes.append(f"started from the recording's start state ({self.shown_url}: {stats.imported()})")
+        return stats
 
     @abstractmethod
     def uninstall(self) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
 
-from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, CannotRestore, Checkpoint, ContentPart, ContentStats
 from venom_replay.adapters.content_hash import combine
 
 __all__ = ["AdapterGroup"]
@@ -65,6 +66,23 @@ class AdapterGroup(Adapter):
 
     def pending_changes(self) -> int:
         return sum(a.pending_changes() for a in self.adapters)
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        """Each member's parts in turn, each wrapped as ``{"member": i, "part": ...}``."""
+        stats = ContentStats()
+        for i, adapter in enumerate(self.adapters):
+            stats += adapter.export_content(lambda part, i=i: write({"member": i, "part": part}))
+        return stats
+
+    def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
+        """Parts as export_content() wraps them, one member's after the other's; a member without
+        parts keeps its content."""
+        stats = ContentStats()
+        for i, group in itertools.groupby(parts, key=lambda p: p.get("member")):
+            if not isinstance(i, int) or not 0 <= i < len(self.adapters):
+                raise AdapterError(f"the start state is damaged: no database number {i!r} in {self.shown_url}")
+            stats += self.adapters[i].import_content(p["part"] for p in group)
+        return stats
 
     def uninstall(self) -> None:
         for adapter in self.adapters:

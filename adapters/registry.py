@@ -13,13 +13,14 @@ fingerprints (for Redis: ``volatile_keys`` glob patterns).
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+import os
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from venom_replay.adapters.base import Adapter, AdapterError
 from venom_replay.proxy.redact import mask_url_password
 
-__all__ = ["MODES", "database_kind", "open_adapter", "split_options"]
+__all__ = ["MODES", "DatabaseIdentity", "database_identity", "database_kind", "open_adapter", "split_options"]
 
 MODES = {
     "postgresql": ("journal", "template", "savepoint"),
@@ -56,6 +57,37 @@ def database_kind(url: str) -> str:
         raise AdapterError(f"unsupported database URL {mask_url_password(url)!r}: expected postgresql://, mysql://, mariadb://,"
                            " sqlite:/// or redis://")
     return kind
+
+
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "redis": 6379}
+
+
+class DatabaseIdentity(NamedTuple):
+    """Which database a URL names, whatever its options, password or scheme spelling."""
+
+    kind: str
+    """postgresql, mysql, sqlite or redis."""
+    name: str
+    """The database name; SQLite: the file's name; Redis: the logical database number."""
+    address: str
+    """host:port; SQLite: the file's absolute path."""
+
+    def __str__(self) -> str:
+        return f"{self.kind} database {self.name!r} at {self.address}"
+
+
+def database_identity(url: str) -> DatabaseIdentity:
+    """The kind, name and address of the database ``url`` names (a start state is matched by them)."""
+    kind = database_kind(url)
+    clean, _ = split_options(url)
+    if kind == "sqlite":
+        path = clean[len("sqlite:///"):] if clean.startswith("sqlite:///") else urlsplit(clean).path
+        return DatabaseIdentity(kind, os.path.basename(path), os.path.abspath(path))
+    parts = urlsplit(clean)
+    # PostgreSQL takes the user's name when the URL names no database; Redis takes database 0.
+    default = {"redis": "0", "postgresql": unquote(parts.username or "")}.get(kind, "")
+    name = unquote(parts.path.strip("/")) or default
+    return DatabaseIdentity(kind, name, f"{parts.hostname or '127.0.0.1'}:{parts.port or DEFAULT_PORTS[kind]}")
 
 
 def open_adapter(url: str, **options: Any) -> Adapter:

@@ -13,20 +13,23 @@ User triggers DO fire during a restore (SQLite cannot switch them off); install(
 
 ``backup`` mode: checkpoint() copies the database into memory with the backup API; restore() copies
 it back into the live database the same way. Slower on large files, but restores to any checkpoint.
+
+Both modes export and import a recording's start state (sqlite_content) through ordinary writes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint, ContentPart, ContentStats
 from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
 from venom_replay.adapters.lineage import Lineage
+from venom_replay.adapters.sqlite_content import (export_tables, import_tables, put_sequences, qi, read_sequences,
+                                                  stored_columns, without_rowid)
 
 __all__ = ["SQLiteBackupAdapter", "SQLiteTriggerAdapter"]
 
@@ -42,10 +45,6 @@ def path_from_url(url: str) -> Path:
     if not path.exists():
         raise AdapterError(f"SQLite database {path} does not exist")
     return path
-
-
-def qi(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def row_hash(text: str) -> int:
@@ -104,9 +103,18 @@ class SQLiteBase(Adapter):
     def _hash_tables(self, names: Iterable[str]) -> dict[str, int]:
         return {name: table_hash(self.conn, name, volatile_for(name, self.volatile_columns)) for name in names}
 
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        return export_tables(self.path, user_tables, write)
+
+    def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
+        """Ordinary writes in one transaction: the journal (or the checkpoint's copy) covers them."""
+        stats = import_tables(self.conn, user_tables(self.conn), parts, self.notes)
+        return self.imported(stats)
+
 
 class SQLiteTriggerAdapter(SQLiteBase):
     restores_across_branches = False
+    label = "SQLite triggers mode"
 
     def __init__(self, url: str, **options) -> None:
         super().__init__(url, **options)
@@ -122,13 +130,10 @@ class SQLiteTriggerAdapter(SQLiteBase):
     def _load_tables(self) -> dict[str, Table]:
         tables = {}
         for name, ddl in user_tables(self.conn).items():
-            if re.search(r"\bWITHOUT\s+ROWID\b", ddl, re.IGNORECASE):
+            if without_rowid(ddl):
                 raise AdapterError(f"SQLite table {name} is WITHOUT ROWID, which the trigger journal cannot"
                                    " identify rows of; use mode=backup (sqlite:///...?mode=backup)")
-            info = list(self.conn.execute(f"PRAGMA table_info({qi(name)})"))
-            pk = [r for r in info if r[5]]
-            alias = pk[0][1] if len(pk) == 1 and (pk[0][2] or "").upper() == "INTEGER" else None
-            tables[name] = Table(name, [r[1] for r in info if r[1] != alias])
+            tables[name] = Table(name, stored_columns(self.conn, name))
         return tables
 
     def install(self) -> None:
@@ -215,10 +220,7 @@ class SQLiteTriggerAdapter(SQLiteBase):
         return self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {JOURNAL}").fetchone()[0]
 
     def _sequences(self) -> tuple[tuple[str, int], ...]:
-        try:
-            return tuple(sorted(self.conn.execute("SELECT name, seq FROM sqlite_sequence")))
-        except sqlite3.OperationalError:  # no AUTOINCREMENT table: no sqlite_sequence
-            return ()
+        return read_sequences(self.conn)
 
     def checkpoint(self) -> Checkpoint:
         if self.conn.execute("PRAGMA schema_version").fetchone()[0] != self._schema_version:
@@ -252,7 +254,7 @@ class SQLiteTriggerAdapter(SQLiteBase):
                 touched.add(tbl)
             conn.execute(f"DELETE FROM {JOURNAL} WHERE id > ?", (hwm,))  # also what our own writes journalled
             if sequences is not None:
-                self._put_sequences(dict(sequences))
+                put_sequences(conn, dict(sequences))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -263,17 +265,6 @@ class SQLiteTriggerAdapter(SQLiteBase):
         # must read them as new, or a write after a restore would leave it unchanged.
         self._fp_hwm = min(self._fp_hwm, hwm)
         return len(entries)
-
-    def _put_sequences(self, saved: dict[str, int]) -> None:
-        current = dict(self._sequences())
-        for name, value in current.items():
-            if name not in saved:
-                self.conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
-            elif saved[name] != value:
-                self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (saved[name], name))
-        for name, value in saved.items():
-            if name not in current:
-                self.conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, value))
 
     def fingerprint(self) -> str:
         hwm = self._hwm()
@@ -293,6 +284,7 @@ class SQLiteBackupAdapter(SQLiteBase):
     """Snapshots through the backup API; the baseline also goes to ``<db>.venom-baseline`` for recovery."""
 
     restores_across_branches = True
+    label = "SQLite backup mode"
 
     def __init__(self, url: str, **options) -> None:
         super().__init__(url, **options)

@@ -115,6 +115,19 @@ def timed_checkpoints(adapter, rounds: int) -> list[float]:
 # -- PostgreSQL ------------------------------------------------------------------------------------
 
 
+def postgres_items(url: str, mb: int) -> tuple[int, int]:
+    """Fill ``url`` with an ``items`` table of about ``mb`` MB; (rows, database size in bytes)."""
+    import psycopg
+
+    rows = mb * 1024 * 1024 // (ROW_BYTES + 40)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL, payload text NOT NULL)")
+        conn.execute("INSERT INTO items (n, payload) SELECT g, repeat(md5(g::text), %s) FROM"
+                     " generate_series(1, %s) g", (ROW_BYTES // 32, rows))
+        conn.execute("VACUUM ANALYZE items")
+        return rows, conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+
 def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
     import psycopg
 
@@ -125,13 +138,7 @@ def bench_postgres(sizes_mb: tuple[int, int], rounds: int) -> dict:
         for mb in sizes_mb:
             db = server.create_database(f"bench_{mb}mb")
             url = urls[mb] = server.url(db)
-            rows = mb * 1024 * 1024 // (ROW_BYTES + 40)
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("CREATE TABLE items (id serial PRIMARY KEY, n int NOT NULL, payload text NOT NULL)")
-                conn.execute("INSERT INTO items (n, payload) SELECT g, repeat(md5(g::text), %s) FROM"
-                             " generate_series(1, %s) g", (ROW_BYTES // 32, rows))
-                conn.execute("VACUUM ANALYZE items")
-                sizes[mb] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+            rows, sizes[mb] = postgres_items(url, mb)
             api = psycopg.connect(url, autocommit=True)
             apis.append(api)
 

@@ -9,6 +9,10 @@
         Reverse mode in front of one API: the ``venom_base_url`` fixture and $VENOM_BASE_URL give
         the proxy's URL (the target's when not recording), for suites that take their base URL there.
 
+    pytest tests/e2e --venom-record shop.vrec --venom-db postgresql://app@127.0.0.1/shop
+        Also save the database's content before the first test runs (shop.vrec.start, `record --db`),
+        so that explore starts where the suite started. Repeat for several databases.
+
 Each test is its own recorded session: calls made through ``requests`` carry an X-Venom-Session
 header naming the test (the proxy strips it), so "A then B" is learned within a test and never
 across two tests. ``--venom-session connection`` groups by client connection instead.
@@ -41,6 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="one recorded session per test (default) or per client connection")
     group.addoption("--venom-append", action="store_true", default=False,
                     help="add to an existing recording instead of refusing it")
+    group.addoption("--venom-db", metavar="URL", action="append", default=[],
+                    help="save this database's content before the first test (the recording's start state, "
+                         "FILE.vrec.start), so explore starts where the suite started; repeat for several")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,7 +69,7 @@ class _Recording:
         extra = ["--append"] if config.getoption("venom_append") else []
         try:
             self.recorder = start_recorder(out, target=self.target, mode="reverse" if self.target else "regular",
-                                           extra_args=extra)
+                                           extra_args=extra, dbs=config.getoption("venom_db") or ())
         except RuntimeError as exc:
             raise pytest.UsageError(f"--venom-record {out}: {exc}") from None
         if self.target:
@@ -91,6 +98,8 @@ class _Recording:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         self._stop()
+        if self.recorder.start_state:
+            terminalreporter.write_line(f"venom-replay: {self.recorder.start_state}")
         terminalreporter.write_line(f"venom-replay: {self.recorder.summary or 'recording stopped'}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

@@ -9,6 +9,7 @@ curl script carries the bindings itself (each bound value read from an earlier r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -22,9 +23,10 @@ from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.redact import MASK
 from venom_replay.proxy.infer.instantiate import render_request
 from venom_replay.proxy.infer.model import TemplateSet
+from venom_replay.proxy.recording import Request, read_recording
 
 from venom_replay.replay.checkers.base import StepResult, Violation
-from venom_replay.replay.explorer.position import Position
+from venom_replay.replay.explorer.position import Position, StartContent
 from venom_replay.replay.explorer.steps import StepRunner, replay_sequence
 from venom_replay.replay.findings import Action
 
@@ -63,18 +65,24 @@ def load_finding(report_path: str | Path, number: int) -> tuple[dict[str, Any], 
     return report, findings[number - 1]
 
 
+def sequence_of(finding: dict[str, Any]) -> list[tuple[str, int, int | None]]:
+    """A report.json finding's steps as ``(template, example, recorded seq or None)``: a step of the
+    recording is sent as recorded, its values translated, the way the explorer sent it."""
+    return [(s["template"], int(s.get("example", 0)), s.get("recorded_seq")) for s in finding["sequence"]]
+
+
 def actions_of(finding: dict[str, Any], tset: TemplateSet) -> list[Action]:
     actions = []
-    for step in finding["sequence"]:
-        if step["template"] not in tset.templates:
-            raise VenomError(f"template {step['template']!r} of this finding is not learned from the recording any more")
-        actions.append(Action(step["template"], int(step.get("example", 0))))
+    for template, example, seq in sequence_of(finding):
+        if template not in tset.templates:
+            raise VenomError(f"template {template!r} of this finding is not learned from the recording any more")
+        actions.append(Action(template, example, recorded_prefix=seq is not None, seq=seq))
     return actions
 
 
 def replay_finding(
     recording: str | Path,
-    sequence: Sequence[tuple[str, int]] | Sequence[str],
+    sequence: Sequence[tuple[str, int] | tuple[str, int, int | None]] | Sequence[str],
     signature: str,
     *,
     target: str,
@@ -82,29 +90,37 @@ def replay_finding(
     learned: bool = True,
     on_step: Callable[[int, StepResult], None] | None = None,
 ) -> Reproduction:
-    """Run ``sequence`` (template ids, or (template id, example) pairs) from the baseline."""
+    """Run ``sequence`` (template ids, (template id, example) pairs, or (template id, example,
+    recorded seq) triples: a seq replays that recorded exchange, translated) from the baseline."""
     from venom_replay.proxy.config import load_config
     from venom_replay.replay.http_client import HttpClient
-    from venom_replay.replay.session import build_checkers, load_recording_once, open_databases
+    from venom_replay.replay.session import build_checkers, load_recording_once, open_databases, start_for
 
     loaded = load_recording_once(recording, load_config())
     tset = loaded.templates
-    actions = [Action(s) if isinstance(s, str) else Action(s[0], int(s[1])) for s in sequence]
+    actions = [Action(s) if isinstance(s, str) else
+               Action(s[0], int(s[1]), recorded_prefix=len(s) > 2 and s[2] is not None, seq=s[2] if len(s) > 2 else None)
+               for s in sequence]
     for a in actions:
         if a.template not in tset.templates:
             raise VenomError(f"template {a.template!r} is not learned from {recording}")
     checkers, _ = build_checkers(loaded, learned=learned)
+    notes: list[str] = []
+    start = start_for(loaded, databases, notes)  # the finding was explored from the recording's start state
     with open_databases(databases) as dbs, closing(HttpClient(target)) as client:
-        runner = StepRunner(tset, client, checkers, databases=dbs.handles)
-        return _replay_actions(runner, Position(dbs.adapter), actions, signature, on_step)
+        runner = StepRunner(tset, client, checkers, databases=dbs.handles, recorded=loaded.exchanges)
+        out = _replay_actions(runner, Position(dbs.adapter), actions, signature, on_step, start)
+    out.warnings[:0] = notes
+    return out
 
 
 def _replay_actions(runner: StepRunner, position: Position, actions: Sequence[Action], signature: str,
-                    on_step: Callable[[int, StepResult], None] | None) -> Reproduction:
-    """Install the rollback, run ``actions`` from the baseline checking every step (user invariants
-    see the databases after each), then restore the baseline and remove the rollback again."""
+                    on_step: Callable[[int, StepResult], None] | None, start: StartContent | None = None) -> Reproduction:
+    """Install the rollback (importing the recording's start state, if given), run ``actions`` from the
+    baseline checking every step (user invariants see the databases after each), then restore the
+    baseline (and the user's own content) and remove the rollback again."""
     out = Reproduction([], [], signature)
-    position.install()  # a failed install has nothing to restore: its error goes to the user as it is
+    position.install(start)  # a failed install cleans up after itself: its error goes to the user as it is
     try:
         position.root("baseline")
         run = replay_sequence(runner, position, actions, check_every_step=True, on_step=on_step)
@@ -124,7 +140,7 @@ def _replay_actions(runner: StepRunner, position: Position, actions: Sequence[Ac
 
 
 def emit_pytest(report: dict[str, Any], finding: dict[str, Any]) -> str:
-    seq = [(s["template"], int(s.get("example", 0))) for s in finding["sequence"]]
+    seq = [step if step[2] is not None else step[:2] for step in sequence_of(finding)]
     steps = "\n".join(f"#   {i}. {s['method']} {s['path']} -> {s['status']}" for i, s in enumerate(finding["sequence"], 1))
     dbs = [d for d in report.get("databases", []) if MASK not in d]
     return f'''"""venom-replay finding {finding["number"]}: {finding["message"].replace('"""', "'")}
@@ -186,19 +202,22 @@ def emit_curl(report: dict[str, Any], finding: dict[str, Any], tset: TemplateSet
         "",
     ]
     produced_at: dict[tuple[str, str], int] = {}
+    recorded = _recorded_requests(tset, finding)
     for i, step in enumerate(finding["sequence"], 1):
         tpl = tset.templates[step["template"]]
+        if step.get("recorded_seq") in recorded:  # a step of the recording: its recorded request
+            tpl = dataclasses.replace(tpl, example_requests=[recorded[step["recorded_seq"]]])
         values: dict[tuple[str, str], Any] = {}
         for n, c in enumerate(tpl.consumes):
             src_step = produced_at.get((c.producer, c.source))
-            if src_step is None:
+            if src_step is None or c.transform == "basic":  # a Basic identity is sent as recorded
                 continue
             var = f"S{i}_{n}"
             kind, _, where = c.source.partition(":")
             lines.append(f'{var}=$(pick {kind} {shlex.quote(where)} "$TMP/{src_step}.body" "$TMP/{src_step}.head" plain)')
             lines.append(f'{var}J=$(pick {kind} {shlex.quote(where)} "$TMP/{src_step}.body" "$TMP/{src_step}.head" json)')
             values[(c.producer, c.source)] = _PLACEHOLDER.format(var)
-        req = render_request(tpl, values, example=int(step.get("example", 0)))
+        req = render_request(tpl, values, example=0 if step.get("recorded_seq") in recorded else int(step.get("example", 0)))
         url = _shell_with_vars(req.path + ("?" + "&".join(f"{k}={v}" for k, v in req.query) if req.query else ""))
         parts = [f"curl -sS -o \"$TMP/{i}.body\" -D \"$TMP/{i}.head\" -w '{i}. {tpl.method} {tpl.path} -> %{{http_code}}\\n'",
                  f"-X {req.method}", f"\"$TARGET\"{url}"]
@@ -216,6 +235,17 @@ def emit_curl(report: dict[str, Any], finding: dict[str, Any], tset: TemplateSet
             produced_at[(tpl.id, p.source)] = i
     lines.append(f'echo "last reply:"; cat "$TMP/{len(finding["sequence"])}.body"; echo')
     return "\n".join(lines) + "\n"
+
+
+def _recorded_requests(tset: TemplateSet, finding: dict[str, Any]) -> dict[int, Request]:
+    """The recorded requests that a finding's steps of the recording replay, by sequence number."""
+    wanted = {s["recorded_seq"] for s in finding["sequence"] if s.get("recorded_seq") is not None}
+    if not wanted or not tset.source:
+        return {}
+    try:
+        return {ex.seq: ex.request for ex in read_recording(tset.source).exchanges if ex.seq in wanted}
+    except VenomError:
+        return {}
 
 
 def _shell_with_vars(text: str) -> str:

@@ -2,7 +2,8 @@
 
 The options and their defaults live in ``options.py``.
 ``load_recording_once`` reads a recording a single time and derives what every later stage needs
-from that one read (templates, the recorded exchanges by sequence number).
+from that one read (templates, the recorded exchanges by sequence number, its start state).
+``start_for`` matches the start state to the ``--db`` URLs: the databases are explored from it.
 ``build_checkers`` and ``open_databases`` assemble the oracles and the rollback adapters;
 ``run_exploration`` ties them together and always closes what it opened.
 """
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from venom_replay.proxy.config import VenomConfig
+from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.infer.model import TemplateSet
 from venom_replay.proxy.recording import Exchange, Recording, read_recording
 
 from venom_replay.replay.options import ExploreOptions
+from venom_replay.replay.start_state import UNKNOWN_START, StartBinding, StartState, read_start_state
 
 
 @dataclass(slots=True)
@@ -32,6 +35,8 @@ class LoadedRecording:
     templates: TemplateSet
     exchanges: dict[int, Exchange] = field(default_factory=dict)
     """The recorded exchanges by sequence number (the confirmation replay compares against them)."""
+    start: StartState | None = None
+    """The databases' content before the first exchange (``record --db``); None when not recorded."""
 
 
 def load_recording_once(path: str | Path, config: VenomConfig | None = None) -> LoadedRecording:
@@ -42,7 +47,26 @@ def load_recording_once(path: str | Path, config: VenomConfig | None = None) -> 
     tset = infer_templates(recording, config)
     if not tset.source:
         tset.source = str(path)
-    return LoadedRecording(Path(path), recording, config, tset, {ex.seq: ex for ex in recording.exchanges})
+    return LoadedRecording(Path(path), recording, config, tset, {ex.seq: ex for ex in recording.exchanges},
+                           read_start_state(path))
+
+
+def start_for(loaded: LoadedRecording, db_urls: Sequence[str], notes: list[str]) -> StartBinding | None:
+    """The recording's start state matched to ``db_urls`` (None: nothing to import); what does not
+    fit, or that the start state is unknown, is said once in ``notes``."""
+    if loaded.start is None:
+        if db_urls:
+            notes.append(UNKNOWN_START)
+        return None
+    if loaded.start.created > loaded.recording.header.created + 1:  # `record` saves it before the recording
+        raise VenomError(f"{loaded.start.path} was saved after {loaded.path} was created: it is the start state of"
+                         " another recording; remove it")
+    if not db_urls:
+        notes.append(f"the recording's start state ({loaded.start.describe()}) is not used: no --db given")
+        return None
+    binding = loaded.start.bind(db_urls)
+    notes.extend(binding.warnings)
+    return binding or None
 
 
 def build_checkers(loaded: LoadedRecording, *, invariants: Path | None = None, learned: bool = True) -> tuple[list, list[str]]:
@@ -110,13 +134,14 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     if on_checkers is not None:
         on_checkers(checkers)
     limits = Limits(depth=options.depth, max_transitions=options.max_transitions, time_limit=options.time_limit,
-                    prefix_depth=options.prefix_depth)
+                    prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps)
+    start = start_for(loaded, db_urls, notes)
     with open_databases(db_urls) as dbs:
         result = explore(loaded.templates, target, dbs.adapter, strategy=options.strategy, limits=limits,
                          checkers=checkers, progress=progress, databases=dbs.handles,
                          swap_identities=options.swap_identities, timeout=options.timeout,
                          prefix_roots=options.prefix_roots, confirm=options.confirm, shrink=options.shrink,
-                         recorded_exchanges=loaded.exchanges)
+                         recorded_exchanges=loaded.exchanges, start_state=start)
     result.warnings[:0] = notes
     result.databases = list(db_urls)
     return result

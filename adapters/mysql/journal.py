@@ -24,22 +24,25 @@ the triggers skip them.
 - Tables without a primary key: rows are matched by full content (``<=>`` on every column, LIMIT 1).
 - Not reached: a truncate of a table that is not InnoDB (noted at install), cascades from or into
   another database (noted), and schema changes (columns are fixed at install).
+- export_content() / import_content(): a recording's start state (mysql_content), imported through
+  ordinary writes that the row triggers journal.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pymysql
 
-from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint, ContentPart, ContentStats
 from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
 from venom_replay.adapters.lineage import Lineage
 from venom_replay.adapters.mysql.cascade import CascadeTriggers, load_foreign_keys
+from venom_replay.adapters.mysql.content import export_tables, import_tables
 from venom_replay.adapters.mysql.state import State, StateReader
 from venom_replay.adapters.mysql.table import (
     JOURNAL,
@@ -72,6 +75,7 @@ def _truncate_option(url: str) -> tuple[str, str | None]:
 
 class MySQLJournalAdapter(Adapter):
     restores_across_branches = False
+    label = "MariaDB/MySQL journal mode"
 
     def __init__(self, url: str, *, volatile_columns: Iterable[str] = (), lock_wait_timeout: int = 10,
                  reset_auto_increment: bool = True, truncate: str | None = None) -> None:
@@ -417,6 +421,26 @@ class MySQLJournalAdapter(Adapter):
         for table, value in counters.items():
             if before.get(table, value) != value or table in rebuilt:
                 self._query(f"ALTER TABLE {ident(table)} AUTO_INCREMENT = {int(value)}")
+
+    # -- a recording's start state -------------------------------------------------------------------
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        """Read on a connection of its own (a consistent snapshot), then closed."""
+        conn = connect(self.url)
+        try:
+            def query(sql: str, args: Any = None) -> list[tuple]:
+                with conn.cursor() as cur:
+                    cur.execute(sql, args)
+                    return list(cur.fetchall()) if cur.description else []
+
+            return export_tables(conn, query, write)
+        finally:
+            conn.close()
+
+    def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
+        """Ordinary writes on our connection (@venom_replay_off unset): our row triggers journal them."""
+        stats = import_tables(self.conn, self._query, parts, self.notes)
+        return self.imported(stats)
 
     # -- fingerprint ---------------------------------------------------------------------------------
 

@@ -24,22 +24,25 @@ savepoint of ours can undo. Row triggers on every user table write the old and n
 - fingerprint() keeps a per-table multiset hash (sum of row hashes mod 2^64) and folds in only the
   journal entries since the last call, so it costs what changed, not the database size.
 - install() first restores a baseline left by a killed run (``venom_replay.meta`` marks it).
+- export_content() / import_content(): a recording's start state (postgres_content); the import
+  journals its own rows, so a restore undoes it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from venom_replay.adapters.base import Adapter, AdapterError, CannotRestore, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, CannotRestore, Checkpoint, ContentPart, ContentStats
 from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
 from venom_replay.adapters.journal_ranges import OPEN_END, Ranges, branch_point, extend, flat, normalise
 from venom_replay.adapters.lineage import Lineage
+from venom_replay.adapters.postgres.content import export_tables, import_tables
 from venom_replay.adapters.postgres.sql import (APPLY_ANY, APPLY_CALL, APPLY_FUNCTION, INSTALL, PRIMARY_KEY, REMOVE_BY_CONTENT,
                            REMOVE_BY_KEY, SCHEMA, TABLE_COLUMNS, USER_TABLES)
 from venom_replay.proxy.redact import mask_url_password
@@ -82,8 +85,15 @@ def check_restore_rights(conn: psycopg.Connection, role_hint: str) -> None:
             f" superuser, or connect as a superuser{role_hint}")
 
 
+def export_database(url: str, write: Callable[[ContentPart], None]) -> ContentStats:
+    """export_content() of every PostgreSQL mode: read on a connection of its own, then closed."""
+    with contextlib.closing(connect(url)) as conn:
+        return export_tables(conn, write)
+
+
 class PostgresJournalAdapter(Adapter):
     restores_across_branches = False
+    label = "PostgreSQL journal mode"
 
     def __init__(self, url: str, *, volatile_columns: Iterable[str] = (), lock_timeout_ms: int = 10_000) -> None:
         super().__init__(url, volatile_columns=volatile_columns)
@@ -356,15 +366,18 @@ class PostgresJournalAdapter(Adapter):
         return self._call("SELECT venom_replay.restore(%s::bigint, %s::bigint[], %s::jsonb, %s::bigint, %s::bigint)",
                           (branch, list(ranges), seqs, fp_hwm, keep))
 
+    def _as_replica(self) -> None:
+        """User triggers and foreign-key checks off on our own connection, for the whole session (it
+        writes nothing that needs triggers): each change of this setting makes PostgreSQL drop every
+        cached plan, so switching it per restore would re-plan every statement of every restore."""
+        if not self._replica:
+            self.conn.execute("SET session_replication_role = replica")
+            self._replica = True
+
     def _call(self, query: str, args: tuple) -> dict[str, Any]:
         """One call of our restore functions, with the errors a user can act on as one line."""
         try:
-            if not self._replica:
-                # For the whole session of our own connection (it writes nothing that needs triggers):
-                # each change of this setting makes PostgreSQL drop every cached plan, so switching it
-                # per restore would re-plan every statement of every restore.
-                self.conn.execute("SET session_replication_role = replica")
-                self._replica = True
+            self._as_replica()
             return self.conn.execute(query, args).fetchone()[0]
         except psycopg.errors.InsufficientPrivilege as exc:
             check_restore_rights(self.conn, "")
@@ -376,6 +389,26 @@ class PostgresJournalAdapter(Adapter):
             if exc.sqlstate == "VR001":
                 raise CannotRestore(exc.diag.message_primary or str(exc)) from exc
             raise AdapterError(f"restore failed: {exc.diag.message_primary or exc}") from exc
+
+    # -- a recording's start state --------------------------------------------------------------------
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        return export_database(self.url, write)
+
+    def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
+        """The start content written in one transaction as replica (no user triggers, no FK checks);
+        each statement journals its own rows, since our triggers do not fire as replica either."""
+        with self._guard():
+            try:
+                self._as_replica()
+                stats = import_tables(self.conn, parts, self.notes)
+            except psycopg.errors.LockNotAvailable as exc:
+                raise AdapterError(f"importing the start state waited more than {self.lock_timeout_ms} ms for a lock"
+                                   " held by another connection (an open transaction in the API?)") from exc
+            except psycopg.Error as exc:
+                raise AdapterError(f"importing the start state into {self.shown_url} failed:"
+                                   f" {exc.diag.message_primary or exc}") from exc
+        return self.imported(stats)
 
     # -- fingerprint ----------------------------------------------------------------------------------
 

@@ -10,16 +10,20 @@ checkpoint() = SAVEPOINT; restore() = ROLLBACK TO SAVEPOINT (ancestors only, lik
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import psycopg
 from psycopg import sql
 
-from venom_replay.adapters.base import Adapter, Checkpoint
+from venom_replay.adapters.base import Adapter, Checkpoint, ContentPart, ContentStats
 from venom_replay.adapters.lineage import Lineage
-from venom_replay.adapters.postgres.journal import connect, full_content_hash
+from venom_replay.adapters.postgres.journal import connect, export_database, full_content_hash
 
 
 class PostgresSavepointAdapter(Adapter):
     restores_across_branches = False
+    label = "PostgreSQL savepoint mode"
+    import_instead = "use the default journal mode (drop ?mode=savepoint from the URL)"
 
     def __init__(self, url: str, **options) -> None:
         super().__init__(url, **options)
@@ -68,3 +72,6 @@ class PostgresSavepointAdapter(Adapter):
             self._conn.rollback()
             self._conn.close()
             self._conn = None
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        return export_database(self.url, write)

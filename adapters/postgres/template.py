@@ -22,15 +22,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
-from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
-from venom_replay.adapters.postgres.journal import connect, full_content_hash
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint, ContentPart, ContentStats
+from venom_replay.adapters.postgres.journal import connect, export_database, full_content_hash
 
 
 @dataclass
@@ -41,6 +41,8 @@ class CutOffCost:
 
 class PostgresTemplateAdapter(Adapter):
     restores_across_branches = True
+    label = "PostgreSQL template mode"
+    import_instead = "use the default journal mode (drop ?mode=template from the URL)"
 
     def __init__(self, url: str, *, volatile_columns: Iterable[str] = (), maintenance_db: str = "postgres",
                  grace_seconds: float = 1.0) -> None:
@@ -202,3 +204,6 @@ class PostgresTemplateAdapter(Adapter):
                 f" {self.total_locked_out_ms:.0f} ms without connections")
         if self.total_terminated:
             self.notes[:] = [n for n in self.notes if not n.startswith("template mode terminated")] + [note]
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        return export_database(self.url, write)

@@ -23,7 +23,8 @@ Both modes restore to any checkpoint (across branches). For recovery after a kil
 copies the baseline into ``baseline_db`` (default: the last database) with a marker key that also
 holds the original notify-keyspace-events; the next install() or ``venom-replay db recover`` puts
 both back. Spare databases must be empty or ours. fingerprint() sums per-key hashes and reads only
-the keys changed since the previous call (redis_hash).
+the keys changed since the previous call (redis_hash). Both modes export and import a recording's
+start state (redis_content) through ordinary commands, which the notifications report.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ Entry = tuple[float | None, bytes] | None  # (expires at in ms of time.monotonic
 
 
 class RedisDumpAdapter(RedisBase):
+    label = "Redis dump mode"
+
     def _reset(self) -> None:
         super()._reset()
         self._root_ttl: dict[bytes, Entry] = {}  # baseline keys with a TTL (they would expire in baseline_db)

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 import redis
 
-from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint, ContentPart, ContentStats
 from venom_replay.adapters.lineage import Lineage
+from venom_replay.adapters.redis.content import export_keys, import_keys
 from venom_replay.adapters.redis.hash import BATCH, MARKER, fingerprint_of, is_volatile, key_hash, queue_read
 from venom_replay.adapters.redis.history import Node
 from venom_replay.adapters.redis.watch import Events, KeyWatcher, put_back
@@ -297,6 +298,17 @@ class RedisBase(Adapter):
         for client in self._clients.values():
             client.close()
         self.client.close()
+
+    # ---------------------------------------------------------------- a recording's start state
+
+    def export_content(self, write: Callable[[ContentPart], None]) -> ContentStats:
+        return export_keys(self.client, self._keys(), write)
+
+    def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
+        """Ordinary commands on our client: keyspace notifications mark every key they change, so the
+        next checkpoint, restore and fingerprint see them like the API's writes."""
+        stats = import_keys(self.client, set(self._keys()), parts)
+        return self.imported(stats)
 
     # ---------------------------------------------------------------- fingerprint
 

@@ -29,6 +29,8 @@ from venom_replay.adapters.redis.watch import Events, KeyWatcher
 
 
 class RedisSwapAdapter(RedisBase):
+    label = "Redis swapdb mode"
+
     def __init__(self, url: str, *, spare_dbs: Iterable[int] | None = None, **options) -> None:
         super().__init__(url, **options)
         if spare_dbs is None:

@@ -101,7 +101,8 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
 
     recording_path = workdir / "shop.vrec"
     try:
-        with start_recorder(recording_path, target=shop.url) as recorder:
+        # --db: the shop's database as the recording starts, so the recorded sessions replay from it.
+        with start_recorder(recording_path, target=shop.url, dbs=[shop_db]) as recorder:
             traffic = run_traffic(recorder.url)
             summary = recorder.stop()
     except RuntimeError as exc:
@@ -114,8 +115,10 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
     # temporary one is gone after the demo), so the printed `reproduce` hint works afterwards.
     report_dir.mkdir(parents=True, exist_ok=True)
     kept = report_dir / "shop.vrec"
-    shutil.copyfile(recording_path, kept)
-    kept.chmod(0o600)
+    for source, copy in ((recording_path, kept), (_start_file(recording_path), _start_file(kept))):
+        if source.exists():  # the recording, and the databases' content when it started
+            shutil.copyfile(source, copy)
+            copy.chmod(0o600)
     loaded = load_recording_once(kept)
     tset = loaded.templates
     bindings = sum(len(t.consumes) for t in tset.templates.values())
@@ -149,6 +152,12 @@ def _templates_table(tset: Any) -> Table:
         token = f"bearer token <- {producers[auth[0].producer].label}" if auth and auth[0].producer in producers else ""
         table.add_row(t.label, str(t.count), "; ".join(filter(None, [bound, token])) or "-")
     return table
+
+
+def _start_file(recording: Path) -> Path:
+    from venom_replay.replay.start_state import SUFFIX
+
+    return recording.with_name(recording.name + SUFFIX)
 
 
 def _explore(console: Console, loaded: Any, target: str, db: str, report_dir: Path, *,

@@ -1,12 +1,18 @@
-"""`venom-replay record`: a recording proxy in front of an API (or a forward proxy)."""
+"""`venom-replay record`: a recording proxy in front of an API (or a forward proxy).
+
+With ``--db URL`` (repeatable) the databases' content is saved beside the recording first, before
+the proxy listens, so explore can start where the recording started (replay/start_state.py).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
-from venom_replay.proxy.errors import ConfigError
+from venom_replay.proxy.errors import ConfigError, VenomError
 
 SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -35,6 +41,8 @@ Examples:
   venom-replay record --mode regular --listen-port 8080 --out shop.vrec
       # then: HTTP_PROXY=http://127.0.0.1:8080 your-client ...
   venom-replay record --target http://127.0.0.1:8000 --session-by auth --out shop.vrec
+  venom-replay record --target http://127.0.0.1:8000 --out shop.vrec --db postgresql://app@127.0.0.1/shop
+      # saves the database's content first (shop.vrec.start): explore starts from it
 """
 )
 @click.option("--target", metavar="URL", help="The API to record in front of (reverse mode), e.g. http://127.0.0.1:8000.")
@@ -61,6 +69,10 @@ Examples:
 @click.option("--append", is_flag=True, help="Add to an existing recording instead of refusing it.")
 @click.option("--fsync", is_flag=True, help="fsync after every exchange (survives power loss; slower).")
 @click.option("--insecure", is_flag=True, help="Do not verify the target's TLS certificate.")
+@click.option("--db", "dbs", multiple=True, metavar="URL",
+              help="Database the API uses (postgresql://, mysql://, sqlite:///, redis://); repeat for several. Its "
+                   "content is saved to OUT.start before the first request, so explore starts where the recording "
+                   "started. Reads only; nothing is installed.")
 def record(
     target: str | None,
     out: str,
@@ -72,6 +84,7 @@ def record(
     append: bool,
     fsync: bool,
     insecure: bool,
+    dbs: tuple[str, ...],
 ) -> None:
     """Record HTTP traffic through a proxy until Ctrl-C (SIGINT) or SIGTERM.
 
@@ -92,6 +105,8 @@ def record(
         fsync=fsync,
         insecure=insecure,
     )
+    settings.validate()  # a bad option is one line before any database is read
+    saved = _save_start_state(Path(out), dbs, append=append)
 
     def listening(addrs: list[str]) -> None:
         where = ", ".join(f"http://{a}" for a in addrs)
@@ -102,10 +117,40 @@ def record(
     def proxy_error(line: str) -> None:
         click.echo(f"proxy: {line}", err=True)
 
-    summary = run_recorder(settings, on_listening=listening, on_error=proxy_error)
+    try:
+        summary = run_recorder(settings, on_listening=listening, on_error=proxy_error)
+    except BaseException:
+        if saved is not None and not Path(out).exists():  # no recording came of it: its start state goes too
+            saved.unlink(missing_ok=True)
+        raise
     notes = summary["notes"]
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(summary["note_kinds"].items()))
     click.echo(
         f"recorded {_count(summary['exchanges'], 'exchange')} in {_count(summary['sessions'], 'session')} "
         f"({summary['errors']} errors, {notes} skipped notes{': ' + kinds if kinds else ''}) to {summary['file']}"
     )
+
+
+def _save_start_state(out: Path, dbs: Sequence[str], *, append: bool) -> Path | None:
+    """Save the databases' content beside ``out`` (before the proxy listens); the file made, if any.
+    With --append an existing start state is kept: it is where the whole recording started."""
+    from venom_replay.replay.start_state import read_start_state, save_start_state, start_state_path
+
+    where = start_state_path(out)
+    if not dbs:
+        if where.exists() and not out.exists():
+            raise VenomError(f"{where} exists but {out} does not: it would be taken as the new recording's start"
+                             " state; remove it, or record with --db to save a new one")
+        return None
+    if out.exists():
+        if not append:
+            raise VenomError(f"{out}: file exists; choose another --out or pass --append to add to it")
+        existing = read_start_state(out)
+        if existing is None:
+            raise VenomError(f"{out} was recorded without --db: its start state is unknown, and the content now is"
+                             " not where it started; drop --db, or record into a new file")
+        click.echo(f"keeping the start state in {where} ({existing.describe()})")
+        return None
+    path, entries = save_start_state(out, dbs)
+    click.echo(f"saved the start state to {path}: {', '.join(e.describe() for e in entries)}")
+    return path

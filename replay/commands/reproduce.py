@@ -55,7 +55,8 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
     from venom_replay.proxy.config import load_config
     from venom_replay.proxy.infer.inference import infer_templates
     from venom_replay.replay.http_client import Target
-    from venom_replay.replay.reproduction import emit_curl, emit_pytest, load_finding, replay_finding
+    from venom_replay.replay.reproduction import emit_curl, emit_pytest, load_finding, replay_finding, sequence_of
+    from venom_replay.replay.start_state import read_start_state
 
     data, finding = load_finding(report, number)
     recording = data.get("recording") or ""
@@ -82,12 +83,16 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
     if not dbs:
         console.print("[yellow]warning:[/] no --db given: the writes of this replay stay in the database")
     console.print(f"[bold]finding {number}[/] ({finding['checker']}): {finding['message']}", highlight=False)
+    start = read_start_state(recording) if dbs else None
+    if start is not None:
+        console.print(f"from the recording's start state ({start.describe()}); your own content is put back afterwards",
+                      highlight=False)
 
     def show(i: int, step) -> None:  # noqa: ANN001
         status = step.response.status if step.response is not None else "error"
         console.print(Panel(_exchange_text(step), title=f"{i}. {step.template.label} -> {status}", expand=False), highlight=False)
 
-    result = replay_finding(recording, [(s["template"], int(s.get("example", 0))) for s in finding["sequence"]],
+    result = replay_finding(recording, sequence_of(finding),
                             finding["signature"], target=target, databases=dbs, learned=not no_learned, on_step=show)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

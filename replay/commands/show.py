@@ -47,6 +47,7 @@ def show(file: str, as_json: bool, list_exchanges: bool, limit: int, seq: int | 
     """
     rec = read_recording(file)
     summary = summarize(rec)
+    summary["start_state"] = _start_state(file)
     if export_redacted:
         from venom_replay.proxy.importers import write_exchanges
 
@@ -67,6 +68,26 @@ def show(file: str, as_json: bool, list_exchanges: bool, limit: int, seq: int | 
         console.print(escape(f"wrote {summary['exported']['exchanges']} exchanges with secrets masked to {export_redacted}"))
 
 
+def _start_state(file: str) -> dict | None:
+    """Where the databases' content before the first exchange is (``record --db``), and for which."""
+    from venom_replay.replay.start_state import read_start_state
+
+    state = read_start_state(file)
+    if state is None:
+        return None
+    return {"file": str(state.path), "created": state.created, "summary": state.describe(),
+            "databases": [{"kind": e.identity.kind, "name": e.identity.name, "address": e.identity.address,
+                           "url": e.url, "content": e.stats.exported()} for e in state.entries]}
+
+
+def _start_state_line(start: dict | None) -> str:
+    if start is None:
+        return ("start state: unknown (recorded without --db): explore replays the recorded calls against the"
+                " databases' present content")
+    saved = datetime.fromtimestamp(start["created"]).strftime("%Y-%m-%d %H:%M:%S")
+    return f"start state: {start['file']} (saved {saved}): {start['summary']}"
+
+
 def _find(exchanges: list[Exchange], seq: int, file: str) -> Exchange:
     for ex in exchanges:
         if ex.seq == seq:
@@ -81,6 +102,7 @@ def _print_summary(console: Console, s: dict) -> None:
         f"[bold]{s['exchanges']}[/] exchanges in [bold]{s['sessions']}[/] sessions over {s['duration_s']:.1f} s; "
         f"{s['errors']} errors, {s['notes']} skipped notes, {s['truncated_bodies']} truncated bodies"
     )
+    console.print(escape(_start_state_line(s["start_state"])))
     if s["torn_tail"]:
         console.print(
             f"[yellow]torn tail at byte {s['torn_offset']} of {s['file_size']}: the last record is incomplete "

@@ -14,6 +14,10 @@ determinism probe, minimisation and the reproduction command all move the databa
 - ``mark_changed()``: something was written that is no known state (a replay, a broken branch).
 - ``root()`` / ``goto_root()`` / ``finish()``: the baseline; ``finish`` restores it and checks that
   the content is exactly what it was before the run.
+- ``install(start_state)``: with the recording's start state (``record --db``), the user's present
+  content is checkpointed and fingerprinted first, then the start content is imported through the
+  adapter (journalled, like any write) and becomes the baseline; ``finish`` restores the baseline and
+  then the user's content, and checks the latter against the fingerprint taken before the import.
 
 Skipping a restore is only safe when the content is known: ``at`` is the state the databases hold
 (None: unknown), ``cp`` the checkpoint whose content they hold unless ``dirty``.
@@ -21,16 +25,25 @@ Skipping a restore is only safe when the content is known: ``at`` is the state t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint
+from venom_replay.adapters.base import Adapter, CannotRestore, Checkpoint, ContentPart
+from venom_replay.replay.explorer.guards import DeferSigint
 from venom_replay.replay.explorer.state import StateNode
 
 Redo = Callable[[StateNode, int], bool]
 """``redo(node, i)``: re-execute ``node``'s path from ``node.lineage[i]`` (where the databases are)
 to ``node.lineage[i + 1]``, calling ``Position.observe()`` after each request; False if it failed."""
+
+
+class StartContent(Protocol):
+    """A recording's start state matched to the databases (replay/start_state.py's ``StartBinding``)."""
+
+    def parts_for(self, adapter: Adapter) -> Iterable[ContentPart]:
+        """What ``adapter.import_content()`` takes to write the start content."""
+        ...
 
 
 class NoDatabase(Adapter):
@@ -98,20 +111,45 @@ class Position:
         self.fp = ""
         """The latest fingerprint taken (or known after a restore)."""
         self.baseline_fp = ""
+        self.user: _Frame | None = None
+        """With a start state: the user's own content before it was imported (put back by ``finish``)."""
 
     # ---------------------------------------------------------------- the baseline
 
-    def install(self, start_state: Any = None) -> str:
+    def install(self, start_state: StartContent | None = None) -> str:
         """Install the rollback machinery; the baseline's fingerprint ("" without a database).
 
-        ``start_state``: the databases' content when the recording started (``record --db``); not
-        used yet."""
+        ``start_state``: the databases' content when the recording started (``record --db``). Given,
+        it is imported over the user's content (checkpointed first) and is the baseline. If the import
+        fails, the user's content is put back and the machinery removed before the error goes on."""
         self.branching = self.rollback and self.db.enable_branch_restore()  # must come before install()
         self.db.install()
         if self.rollback:
             self.fp = self.db.fingerprint()
+            if start_state is not None:
+                self._enter_start_state(start_state)
         self.baseline_fp = self.fp
         return self.fp
+
+    def _enter_start_state(self, start_state: StartContent) -> None:
+        self.user = _Frame("user", self.db.checkpoint(), self.fp)
+        try:
+            self.db.import_content(start_state.parts_for(self.db))
+            self.fp = self.db.fingerprint()
+        except BaseException:
+            with DeferSigint():
+                try:
+                    self._leave_start_state()
+                finally:
+                    self.db.uninstall()
+            raise
+
+    def _leave_start_state(self) -> bool:
+        """Restore the user's own content; True when it is exactly what it was before the import."""
+        assert self.user is not None
+        self.db.restore(self.user.checkpoint)
+        self.fp = self.db.fingerprint()
+        return self.fp == self.user.fingerprint
 
     def root(self, key: str) -> None:
         """The present content is the search root ``key``: checkpoint it."""
@@ -128,11 +166,17 @@ class Position:
             self._restore(self.frames[0])
 
     def finish(self) -> bool | None:
-        """Restore the baseline; True when the content equals the one before the run (None: no database)."""
+        """Restore the baseline (and then, after a start state, the user's own content); True when both
+        equal what they were before the run (None: no database)."""
         if not self.rollback:
             return None
-        self.goto_root()
-        return self.db.fingerprint() == self.baseline_fp
+        try:
+            self.goto_root()
+            same = self.db.fingerprint() == self.baseline_fp
+        finally:
+            if self.user is not None:  # whatever happened above: the user's content goes back
+                same_user = self._leave_start_state()
+        return same and (self.user is None or same_user)
 
     def uninstall(self) -> None:
         if self.rollback:
