@@ -13,7 +13,10 @@ or let `venom-replay record` run mitmproxy with it. Options (``--set name=value`
 - ``venom_session_by``: ``connection`` (default), ``header`` or ``auth``. An ``X-Venom-Session``
   request header always wins and is stripped before the request reaches the target. With
   ``header``, requests without it share the session "unlabelled"; with ``auth``, requests without
-  a credential fall back to their connection.
+  a credential fall back to their connection. The recording keeps these sessions as recorded;
+  inference regroups them into flow sessions (by credential and value flow, proxy/infer/sessions.py),
+  so the default suits clients that open a connection per request as well as pooled ones. A session
+  named with ``X-Venom-Session`` is kept as named.
 - ``venom_body_cap``: bytes kept per body (default 1 MiB); longer bodies are cut and marked.
 - ``venom_target``: the URL written into the recording header (defaults to the reverse target).
 
@@ -27,7 +30,6 @@ traffic are not recorded; each such connection leaves a counted note in the reco
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from typing import Any
@@ -37,6 +39,7 @@ from mitmproxy.connection import Client
 
 from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.flows import DEFAULT_BODY_CAP, exchange_from_flow
+from venom_replay.proxy.infer.credentials import auth_cookies as _auth_cookies, short_hash as _short_hash
 from venom_replay.proxy.recording import RecordingWriter, read_recording
 
 logger = logging.getLogger(__name__)
@@ -44,19 +47,7 @@ logger = logging.getLogger(__name__)
 SESSION_HEADER = "X-Venom-Session"
 SESSION_MODES = ("connection", "header", "auth")
 UNLABELLED_SESSION = "unlabelled"
-# Cookies that identify a login, by name; other cookies (theme, csrf) change without a new identity.
-_AUTH_COOKIE_RE = re.compile(r"sess|sid|auth|token|jwt|login|user|remember", re.I)
 _CONN_SESSION_RE = re.compile(r"^conn-(\d+)$")
-
-
-def _short_hash(value: str) -> str:
-    # A hash, not the credential itself: session ids are printed in summaries and reports.
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-def _auth_cookies(cookie_pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    named = [(k, v) for k, v in cookie_pairs if _AUTH_COOKIE_RE.search(k)]
-    return sorted(named or cookie_pairs)
 
 
 def auth_identity(flow: http.HTTPFlow) -> str | None:

@@ -20,7 +20,10 @@ class Action:
     template: str
     example: int = 0
     recorded_prefix: bool = field(default=False, compare=False)
-    """A step of a recorded session replayed to reach a prefix root (not explored): reports mark it."""
+    """A step of the recording replayed to reach a prefix root (not explored): reports mark it."""
+    seq: int | None = None
+    """The recorded exchange this step replays as it was recorded (its values translated to the live
+    ones); None: the step is rendered from its template and the values bound on the path."""
 
     def __str__(self) -> str:
         return self.template if self.example == 0 else f"{self.template}@{self.example}"
@@ -38,6 +41,8 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
     minimized: bool = False
     original_length: int = 0
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about this finding (e.g. not minimised: the time limit came first)."""
 
 
 class FindingBook:

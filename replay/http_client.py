@@ -4,10 +4,17 @@ One pooled ``requests.Session`` per run: keep-alive connections make a replayed 
 much as the API's own work. Cookies are NOT kept by the session: in a replay every cookie is a bound
 value (a Set-Cookie produced by an earlier step) or a recorded constant, so the client's own jar would
 leak identities between branches.
+
+A pooled connection can be dead when it is taken: servers close it after an error answer (uvicorn
+does after a 500) or when it idled too long, and the next request on it fails with "connection
+reset" or "closed without response" although the server never saw it. Such a request is sent once
+more on a fresh connection before the step counts as failed; refused connections and timeouts are
+not retried (the server is down or busy, and a timed-out request may have done its work).
 """
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -80,17 +87,31 @@ class HttpClient:
         self.session = requests.Session()
         self.session.cookies.set_policy(_NoCookies())
         self.session.trust_env = False  # never send replayed traffic through the user's HTTP(S)_PROXY
-        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self._adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
+        self.retried = 0
+        """Requests sent again on a fresh connection after a pooled one turned out dead."""
 
     def url_for(self, request: Request) -> str:
         # The recorded host may be the proxy's upstream or a name only the browser knew; the target
-        # given on the command line is where replayed traffic goes.
-        return f"{self.target.base_url}{request.path}"
+        # given on the command line is where replayed traffic goes. The request's path already
+        # carries the target's path prefix (requests are rendered for the target).
+        return f"{self.target.scheme}://{self.target.host}:{self.target.port}{request.path}"
 
     def send(self, request: Request) -> Response:
-        """Send one request; raises requests.RequestException on transport problems."""
+        """Send one request, once more on a fresh connection if a pooled one was dead; raises
+        requests.RequestException on transport problems."""
+        try:
+            return self._send_once(request)
+        except requests.ConnectionError as exc:
+            if not _dead_connection(exc):
+                raise
+        self._adapter.poolmanager.clear()  # every pooled connection may be as dead as that one
+        self.retried += 1
+        return self._send_once(request)
+
+    def _send_once(self, request: Request) -> Response:
         headers = {}
         for name, value in request.headers:
             lname = name.lower()
@@ -134,6 +155,25 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+_DEAD = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, http.client.RemoteDisconnected)
+
+
+def _dead_connection(exc: BaseException) -> bool:
+    """Whether a transport error says the connection died under the request (reset, closed without
+    an answer), not that the server cannot be reached (refused, no route, timeout)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, _DEAD):
+            return True
+        if isinstance(cur, (ConnectionRefusedError, TimeoutError)) or type(cur).__name__ in ("NewConnectionError", "ConnectTimeoutError"):
+            return False
+        nested = [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
+        cur = getattr(cur, "reason", None) or (nested[0] if nested else None) or cur.__cause__ or cur.__context__
+    return False
 
 
 def _short_reason(exc: Exception) -> str:

@@ -27,9 +27,12 @@ class ExploreOptions:
     depth: int = 3
     max_transitions: int = 2000
     time_limit: float | None = None
-    """Seconds for the search phase; minimisation and the final restore come on top."""
+    """Seconds for the whole run (replay of the recording, search, shrinking and confirming the
+    findings), shared between them as replay/explorer/budget.py says; None: no limit."""
+    max_recorded_steps: int = 5000
+    """At most this many recorded steps are replayed before the search (the whole recording, as a rule)."""
     prefix_roots: int = 12
-    """How many states reached by recorded session prefixes are searched from, besides the baseline."""
+    """How many states that the replay of the recording reaches are searched from, besides the baseline."""
     prefix_depth: int = 1
     """How many explored steps follow a recorded prefix: one unseen step off the recorded path (a second
     refund, a read after the recorded delete) is cheap to try from every prefix; longer unseen
@@ -39,13 +42,14 @@ class ExploreOptions:
     timeout: float = 10.0
     """Seconds to wait for each reply."""
     confirm: bool = True
-    """Replay the recorded sessions first (confirms learned oracles, gives the prefix roots)."""
+    """Replay the recording first (measures the replay agreement, confirms learned oracles, gives the
+    prefix roots)."""
     shrink: bool = True
 
     # Keys of [explore] in venom.toml, with the type each must have.
     CONFIG_KEYS = {"strategy": str, "depth": int, "max_transitions": int, "time_limit": (int, float),
-                   "prefix_roots": int, "prefix_depth": int, "swap_identities": bool, "learned": bool,
-                   "timeout": (int, float)}
+                   "max_recorded_steps": int, "prefix_roots": int, "prefix_depth": int, "swap_identities": bool,
+                   "learned": bool, "timeout": (int, float)}
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

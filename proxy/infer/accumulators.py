@@ -1,11 +1,13 @@
 """What inference remembers while it reads a recording, in bounded pieces.
 
 The recording is read once, in order, and nothing keeps the exchanges themselves: each template
-folds its instances into a ``TemplateAcc`` (counts, capped examples, binding evidence, noise, body
-shape), each open session keeps a ``SessionState`` (the values its responses produced, for the
-provenance lookups of its later requests), and a ``CrossSessionIndex`` remembers a bounded number
-of ids across sessions. Every piece has a cap, so memory grows with the number of templates and of
-sessions open at once, not with the length of the traffic.
+folds its instances into a ``TemplateAcc`` (counts, binding evidence, noise, body shape, request
+variants with capped examples per shape and caller), each open session keeps a ``SessionState`` (the
+values its responses produced, for the provenance lookups of its later requests), and a
+``CrossSessionIndex`` remembers a bounded number of ids across sessions. Every piece has a cap, so
+memory grows with the number of templates and of sessions open at once, not with the length of the
+traffic; request shapes are the exception (variants.py: all are kept, each as references to
+requests the recording holds anyway).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from venom_replay.proxy.infer.bindings import ID_KEYS, Candidate, Evidence, merge_evidence
+from venom_replay.proxy.infer.effects import BehaviourAcc
 from venom_replay.proxy.infer.path_patterns import Pattern
 from venom_replay.proxy.infer.response_shape import ShapeNode
+from venom_replay.proxy.infer.variants import VariantsAcc
 from venom_replay.proxy.infer.values import json_path_keys
 from venom_replay.proxy.infer.volatility import VolatilityAcc
 from venom_replay.proxy.recording import Request, Response
@@ -90,14 +94,14 @@ class TemplateAcc:
     vol: VolatilityAcc = field(default_factory=VolatilityAcc)
     shape: ShapeNode = field(default_factory=ShapeNode)
     shape_bodies: int = 0
-    examples_ok: list[Request] = field(default_factory=list)
-    examples_any: list[Request] = field(default_factory=list)
-    example_sigs: set[int] = field(default_factory=set)
+    variants: VariantsAcc = field(default_factory=VariantsAcc)
     example_response: Response | None = None
     created: int = 0
     """Responses that said "created": status 201 or a Location header."""
     id_bodies: int = 0
     """Responses whose JSON body had a top-level ``id``."""
+    behaviour: BehaviourAcc = field(default_factory=BehaviourAcc)
+    """What later reads of the objects these calls named showed (effects.py: a delete from behaviour)."""
 
     def tally(self, seq: int, session: str, status: int) -> None:
         """One more instance."""
@@ -107,16 +111,8 @@ class TemplateAcc:
         self.sessions.add(session)
 
     def keep_example(self, req: Request, status: int) -> None:
-        """Keep a few distinct requests as examples, the successful ones apart."""
-        ok = status < 400
-        if len(self.examples_any) < MAX_EXAMPLES or (ok and len(self.examples_ok) < MAX_EXAMPLES):
-            sig = request_signature(req)
-            if sig not in self.example_sigs:
-                self.example_sigs.add(sig)
-                if len(self.examples_any) < MAX_EXAMPLES:
-                    self.examples_any.append(req)
-                if ok and len(self.examples_ok) < MAX_EXAMPLES:
-                    self.examples_ok.append(req)
+        """Note the request's shape, and keep it as an example of its shape and caller if few are yet."""
+        self.variants.add(req, self.seqs[-1], status)  # tally() ran for this very exchange just before
 
     def fold_body(self, resp: Response, data: Any, created: bool) -> None:
         """What a response body says about the template: creates, ids, shape, an example."""
@@ -148,16 +144,12 @@ class TemplateAcc:
         self.vol.merge(other.vol)
         self.shape.merge(other.shape)
         self.shape_bodies += other.shape_bodies
-        for ex in other.examples_ok:
-            if len(self.examples_ok) < MAX_EXAMPLES:
-                self.examples_ok.append(ex)
-        for ex in other.examples_any:
-            if len(self.examples_any) < MAX_EXAMPLES:
-                self.examples_any.append(ex)
+        self.variants.merge(other.variants)
         if self.example_response is None:
             self.example_response = other.example_response
         self.created += other.created
         self.id_bodies += other.id_bodies
+        self.behaviour.merge(other.behaviour)
 
 
 def request_signature(req: Request) -> int:
@@ -271,7 +263,9 @@ def id_like_source(source: str) -> bool:
     if "[*]" in source or not source.startswith("body:$"):
         return False
     keys = json_path_keys(source[5:])
-    if not keys:
-        return False
-    last = keys[-1]
-    return last.lower() in ID_KEYS or last.lower().endswith(("_id", "_uuid")) or last.endswith("Id")
+    return bool(keys) and id_like_key(keys[-1])
+
+
+def id_like_key(key: str) -> bool:
+    """``id``, ``uuid``, ``order_id``, ``orderId``: a key that names one object's id."""
+    return key.lower() in ID_KEYS or key.lower().endswith(("_id", "_uuid")) or key.endswith("Id")

@@ -4,28 +4,46 @@ Per template, the evidence of each request location is weighed (bindings.choose)
 binding, plus hints for flows seen across sessions only; bindings the config forces replace learned
 ones. What is left of a request is a constant (one value in several instances) or an input; every
 source some binding reads becomes a named production of its template. Volatile response fields,
-the response schema and the effect come straight from the accumulators.
+the response schema and the effect come straight from the accumulators. Each template keeps its
+request variants (shapes) with examples per shape and caller (variants.py), and Basic credentials
+are bound to the calls that set their passwords (identities.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from venom_replay.proxy.config import InferenceConfig
 from venom_replay.proxy.infer.accumulators import TemplateAcc
 from venom_replay.proxy.infer.bindings import Choice, choose, cross_session_hints, make_consumption, production_var
 from venom_replay.proxy.infer.effects import classify_effect
-from venom_replay.proxy.infer.model import ActionTemplate, Consumption, CrossSessionHint, Production, RequestField, Step, TemplateSet
+from venom_replay.proxy.infer.identities import AUTH, bind_identities
+from venom_replay.proxy.infer.model import (
+    ActionTemplate,
+    Consumption,
+    CrossSessionHint,
+    Production,
+    RequestField,
+    RequestVariant,
+    Step,
+    TemplateSet,
+)
 from venom_replay.proxy.infer.path_patterns import param_index_names, render_pattern
 from venom_replay.proxy.infer.response_shape import node_schema
 from venom_replay.proxy.infer.user_rules import apply_names, configured_volatile, forbidden, resolve_id
+from venom_replay.proxy.infer.variants import VariantsAcc
 from venom_replay.proxy.infer.volatility import as_volatile_entry, volatile_sources
+from venom_replay.proxy.recording import Exchange, Request
 
 Hint = tuple[str, int, str, str, int]
 """(location, producer, source, transform, instances)"""
 
 
 def assemble(finals: list[TemplateAcc], final_of: list[int], steps: list[tuple[str, int, int]], cfg: InferenceConfig,
-             *, source: str, ignored: int) -> TemplateSet:
-    """The template set of the final accumulators; ``steps`` are (session, seq, first-pass template)."""
+             *, source: str, ignored: int, exchanges: Mapping[int, Exchange] | None = None,
+             session_parts: dict[str, list[str]] | None = None) -> TemplateSet:
+    """The template set of the final accumulators; ``steps`` are (flow session, seq, first-pass template),
+    ``exchanges`` the exchanges by seq (with their flow session) for the identity bindings."""
     a = _Assembly(finals, cfg)
     for acc in finals:
         _name_path_fields(acc)
@@ -34,11 +52,24 @@ def assemble(finals: list[TemplateAcc], final_of: list[int], steps: list[tuple[s
     warnings, forced = a.force_bindings(templates)
     a.bind(templates, consumptions, forced)
     a.fill_in(templates, hints)
+    if exchanges:
+        walk = [(exchanges[seq], a.ids[final_of[t]]) for _, seq, t in steps]
+        forced_auth = {tid for tid, loc in forced if loc == AUTH}
+        _mark_unbound(templates, bind_identities(templates, walk, skip=forced_auth))
     sessions: dict[str, list[Step]] = {}
     for session, seq, t in steps:
         sessions.setdefault(session, []).append(Step(a.ids[final_of[t]], seq))
-    tset = TemplateSet(templates=templates, sessions=sessions, source=source, ignored=ignored, warnings=warnings)
+    tset = TemplateSet(templates=templates, sessions=sessions, source=source, ignored=ignored, warnings=warnings,
+                       session_parts=session_parts or {s: [s] for s in sessions})
     return apply_names(tset, cfg)
+
+
+def _mark_unbound(templates: dict[str, ActionTemplate], unbound: set[tuple[str, int]]) -> None:
+    """Examples whose recorded credential did not come from their identity binding keep it."""
+    for tid, tpl in templates.items():
+        for i, seq in enumerate(tpl.example_seqs):
+            if (tid, seq) in unbound:
+                tpl.unbound_examples.setdefault(i, []).append(AUTH)
 
 
 class _Assembly:
@@ -49,7 +80,7 @@ class _Assembly:
         self.cfg = cfg
         self.ids = template_ids(finals)
         self.paths_of = [render_pattern(acc.pattern) for acc in finals]
-        self.effects = [classify_effect(acc.method, acc.pattern, acc.created, acc.id_bodies, acc.count) for acc in finals]
+        self.effects = [classify_effect(acc.method, acc.pattern, acc.created, acc.id_bodies, acc.count, acc.behaviour) for acc in finals]
         self.producer_vars: dict[int, dict[str, str]] = {}
         """producer -> {source: production name}, named in the order bindings ask for them."""
 
@@ -74,7 +105,7 @@ class _Assembly:
         """Template ``f`` without its bindings, fields and productions (they come after)."""
         acc, tid = self.finals[f], self.ids[f]
         scheme, host, port = acc.origin
-        examples = acc.examples_ok or acc.examples_any
+        examples, seqs, variants = _variants(acc.variants)
         volatile: dict[str, str] = {}
         for source, reason in sorted(volatile_sources(acc.vol).items()):
             entry = as_volatile_entry(source)
@@ -98,8 +129,10 @@ class _Assembly:
             volatile_reasons=volatile,
             example_request=examples[0] if examples else None,
             example_response=acc.example_response,
-            example_requests=list(examples),
+            example_requests=examples,
             sessions=len(acc.sessions),
+            variants=variants,
+            example_seqs=seqs,
         )
 
     def force_bindings(self, templates: dict[str, ActionTemplate]) -> tuple[list[str], set[tuple[str, str]]]:
@@ -157,6 +190,20 @@ class _Assembly:
                 var, n = f"{base}_{n}", n + 1
             table[source] = var
         return table[source]
+
+
+def _variants(acc: VariantsAcc) -> tuple[list[Request], list[int], list[RequestVariant]]:
+    """The examples (the default first), the exchange each came from, and the variants indexing them."""
+    examples: list[Request] = []
+    seqs: list[int] = []
+    variants: list[RequestVariant] = []
+    for shape, shape_acc, kept in acc.ordered():
+        first = len(examples)
+        examples.extend(ex.request for ex in kept)
+        seqs.extend(ex.seq for ex in kept)
+        variants.append(RequestVariant(list(shape), list(range(first, len(examples))), shape_acc.count,
+                                       dict(sorted(shape_acc.statuses.items())), len(shape_acc.callers)))
+    return examples, seqs, variants
 
 
 def _name_path_fields(acc: TemplateAcc) -> None:

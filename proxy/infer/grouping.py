@@ -2,18 +2,22 @@
 
 Before any value is looked at, the recording is sorted by ``seq``, failed exchanges and the hosts
 and endpoints the config ignores are counted out, and each origin's paths get a first pattern
-(identifier-looking segments that vary). The exchanges are then walked in order with one
-``SessionState`` per session, created at a session's first exchange and dropped after its last:
-memory follows the sessions open at once, not the length of the recording.
+(identifier-looking segments that vary). The recorded sessions (connections) are regrouped into
+flow sessions (sessions.py: by credential and value flow); from here on an exchange's ``session``
+is its flow session, the recording itself keeps its own. The exchanges are then walked in order
+with one ``SessionState`` per session, created at a session's first exchange and dropped after its
+last: memory follows the sessions open at once, not the length of the recording.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from venom_replay.proxy.config import InferenceConfig
 from venom_replay.proxy.infer.accumulators import Origin, SessionState
 from venom_replay.proxy.infer.path_patterns import Pattern, infer_patterns, render_pattern, split_path
+from venom_replay.proxy.infer.sessions import EXPLICIT_PREFIX, flow_sessions
 from venom_replay.proxy.recording import Exchange, Recording
 
 Segments = tuple[str, ...]
@@ -41,8 +45,20 @@ class Traffic:
             origin = (req.scheme, req.host, req.port)
             self.usable.append((ex, origin, segs))
             self.paths.setdefault(origin, set()).add(segs)
+        self.session_parts = self._regroup()
+        """Each flow session -> the recorded sessions it came on."""
         self.first: dict[Origin, dict[Segments, Pattern]] = {origin: infer_patterns(ps) for origin, ps in self.paths.items()}
         """Each path's first pattern: segments that vary and look like identifiers are parameters."""
+
+    def _regroup(self) -> dict[str, list[str]]:
+        """Give every usable exchange its flow session (a copy: the recording keeps its sessions)."""
+        exchanges = [ex for ex, _, _ in self.usable]
+        if all(ex.session.startswith(EXPLICIT_PREFIX) for ex in exchanges):
+            return {s: [s] for s in dict.fromkeys(ex.session for ex in exchanges)}  # the client named them all
+        flow_of, parts = flow_sessions(exchanges)
+        self.usable = [(ex if ex.session == flow_of[ex.seq] else replace(ex, session=flow_of[ex.seq]), origin, segs)
+                       for ex, origin, segs in self.usable]
+        return parts
 
     def walk(self) -> Iterator[tuple[Exchange, Segments, tuple[Origin, str, Pattern], SessionState]]:
         """Each exchange with its first template key and its session's state, in recording order.

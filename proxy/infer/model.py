@@ -23,7 +23,7 @@ from typing import Any, Literal
 from venom_replay.proxy.recording import Request, Response, origin_url
 
 FieldKind = Literal["constant", "input", "bound"]
-Effect = Literal["read", "create", "update", "delete", "action"]
+Effect = Literal["read", "create", "update", "delete", "archive", "restore", "action"]
 
 
 @dataclass(slots=True)
@@ -33,7 +33,13 @@ class Production:
     var: str
     """Readable name, e.g. ``order_id`` or ``token``."""
     source: str
-    """Where in the response: ``body:$.id``, ``header:Location``, ``header:ETag``, ``cookie:sid``."""
+    """Where in the response: ``body:$.id``, ``header:Location``, ``header:ETag``, ``cookie:sid``; or,
+    for an identity, where in the request: ``request:body:$.password``."""
+    user_from: str = ""
+    """Set for an identity (a password some later call logs in with): where the user name it belongs to
+    is, in the same exchange (``request:body:$.username``, ``request:path:<param>``, ``body:$.user.name``,
+    or ``caller``: the producing call's own Basic user). Replay keeps the latest password per user, read
+    from whichever template set it last (a user create, then a password change)."""
 
 
 @dataclass(slots=True)
@@ -49,6 +55,7 @@ class Consumption:
     """Where in the producer's response the value is read (one of the producer's Production sources)."""
     transform: str = "identity"
     """How the produced value becomes the request value: ``identity``, ``bearer`` ("Bearer <v>"),
+    ``basic`` (HTTP Basic: the recorded user with the password that user has on the current path),
     ``url-segment:<i>`` (segment i of a URL path, e.g. an id inside a Location header), or a
     ``format:<text with {}>`` pattern."""
     score: float = 1.0
@@ -90,6 +97,27 @@ class RequestField:
 
 
 @dataclass(slots=True)
+class RequestVariant:
+    """One request shape of a template: which parts its requests had.
+
+    ``PUT /records/{id}`` with ``If-None-Match: *`` (create only), with ``If-Match`` (update this
+    version) and with neither are three intents of one endpoint; optional query parameters and body
+    fields make shapes too. Replay renders a variant as recorded and never adds a part it lacked.
+    """
+
+    parts: list[str]
+    """The locations present, sorted: ``header:If-Match``, ``header:If-None-Match=*``, ``query:_since``,
+    ``body:$.data.last_modified`` (array items as ``[*]``), ``form:qty``; cookies are left out."""
+    examples: list[int] = field(default_factory=list)
+    """Indices into the template's ``example_requests``: at least one per recorded identity."""
+    count: int = 0
+    """Recorded requests of this shape."""
+    statuses: dict[int, int] = field(default_factory=dict)
+    identities: int = 0
+    """Distinct callers seen with this shape (a Basic user, another credential, or nobody)."""
+
+
+@dataclass(slots=True)
 class ActionTemplate:
     id: str
     method: str
@@ -120,6 +148,14 @@ class ActionTemplate:
     """Why each entry of ``volatile`` was judged noise (``timestamp``, ``random``, ``repeat-differs``, ``config``)."""
     cross_session: list[CrossSessionHint] = field(default_factory=list)
     """Values this template's requests carried that were produced in other sessions only (not bindings)."""
+    variants: list[RequestVariant] = field(default_factory=list)
+    """Every distinct request shape seen, the most frequent first (empty for hand-built templates:
+    the explorer then takes the first example)."""
+    example_seqs: list[int] = field(default_factory=list)
+    """The recorded exchange each of ``example_requests`` is (same order; may be empty)."""
+    unbound_examples: dict[int, list[str]] = field(default_factory=dict)
+    """Example index -> bound locations whose recorded value did not come from the binding (a
+    password that was stale when sent, a user no call created): that example keeps its recorded value."""
 
     @property
     def params(self) -> list[str]:
@@ -156,3 +192,6 @@ class TemplateSet:
     """Exchanges left out (ignored by config, failed, non-HTTP)."""
     warnings: list[str] = field(default_factory=list)
     """Things the user should know, e.g. a configured binding that names a template not in the recording."""
+    session_parts: dict[str, list[str]] = field(default_factory=dict)
+    """Each (flow) session -> the recorded sessions its exchanges came on: inference regroups the
+    recorded connections by credential and value flow (grouping.py)."""

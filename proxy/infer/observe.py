@@ -11,6 +11,9 @@ Per exchange, in this order:
    path segments as well (``Location: /orders/7`` produced ``7``).
 3. noise: the response's values beside the request's, and a read repeated with no write between
    whose answer differs (volatility.py).
+4. behaviour: the objects the request named (its last id in the path, its id-named fields) are
+   handed to ``FollowUps``: a write waits there for the next read of the same object, whose answer
+   (404, marked deleted, alive again) says what the write did (effects.py).
 
 The work per exchange is bounded (``MAX_PRODUCERS_PER_VALUE``, ``MAX_ARRAY_ITEMS``), so the pass is
 linear in the traffic. The two inner loops run for every value of the recording: they are written
@@ -22,9 +25,10 @@ from __future__ import annotations
 from typing import Any
 
 from venom_replay.proxy.infer.accumulators import CrossSessionIndex, FieldAcc, Origin, SessionState, TemplateAcc, request_signature
-from venom_replay.proxy.infer.bindings import Candidate, record_cross_session, record_instance
+from venom_replay.proxy.infer.bindings import (Candidate, alias_from_sibling, generic_id_sibling, id_field_name,
+                                               record_cross_session, record_instance)
 from venom_replay.proxy.infer.echoes import answer_names, request_name
-from venom_replay.proxy.infer.effects import READ_METHODS
+from venom_replay.proxy.infer.effects import READ_METHODS, FollowUps, Subject, is_read_call
 from venom_replay.proxy.infer.path_patterns import PARAM, Pattern, segment_kind
 from venom_replay.proxy.infer.values import MAX_VALUE_LEN, BodyLeaves, is_trivial_key, request_values, response_values, url_segments, value_key
 from venom_replay.proxy.infer.volatility import SAMPLE_PER_TEMPLATE, repeat_differences
@@ -46,6 +50,9 @@ class Observer:
         self._request_bodies = BodyLeaves(generalize=False)
         self._response_bodies = BodyLeaves(generalize=True)
         self._names_cache: dict[tuple[int, str, bool], set[str]] = {}
+        self.follow = FollowUps()
+        self._reads: list[bool] = []
+        """Per template: does it only read (a GET, or an RPC read verb such as ``POST .../search``)."""
 
     def template(self, key: TemplateKey) -> int:
         """The index of a first-pass template, created at its first exchange."""
@@ -53,6 +60,7 @@ class Observer:
         if t is None:
             t = self._acc_index[key] = len(self.accs)
             self.accs.append(TemplateAcc(*key))
+            self._reads.append(is_read_call(key[1], key[2]))
         return t
 
     def observe(self, ex: Exchange, segs: tuple[str, ...], t: int, st: SessionState) -> None:
@@ -63,7 +71,9 @@ class Observer:
         acc.tally(ex.seq, ex.session, resp.status)
         pos = st.pos
         st.pos += 1
-        sent_now, trivial_now = self._observe_request(acc, t, req, segs, st, pos, ex.session)
+        values: list[tuple[str, Any]] = list(zip(_seg_locs(len(segs)), segs))
+        values.extend(request_values(req, self._request_bodies, t))
+        sent_now, trivial_now = self._observe_request(acc, values, segs, st, pos, ex.session)
         acc.keep_example(req, resp.status)
         data, leaves = self._response_bodies.get(resp, t)
         created = resp.status == 201 or resp.header("location") is not None
@@ -79,18 +89,26 @@ class Observer:
                 self._compare_repeated_read(acc, t, req, items, st)
         else:
             self.writes += 1
+        reads = self._reads[t]
+        # A write that failed did nothing to follow up; a read matters only while one is waiting.
+        if (reads and self.follow.watching()) or (not reads and 200 <= resp.status < 300):
+            subjects = _subjects(acc.origin, acc.pattern, segs, values, st.index)
+            if subjects:
+                if reads:
+                    self.follow.read(subjects, resp.status, data, resp.body)
+                else:
+                    self.follow.wrote(subjects, acc.behaviour)
 
     # -------------------------------------------------------- the request
 
-    def _observe_request(self, acc: TemplateAcc, t: int, req: Request, segs: tuple[str, ...], st: SessionState, pos: int,
-                         session: str) -> tuple[list[str], list[tuple[str, str]]]:
-        """Every request value into its field, and its producers into the evidence.
+    def _observe_request(self, acc: TemplateAcc, values: list[tuple[str, Any]], segs: tuple[str, ...], st: SessionState,
+                         pos: int, session: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """Every request value (``values``: the path segments first) into its field, and its
+        producers into the evidence.
 
         Returns the distinctive value keys sent, and the small ones with the names they were sent under.
         """
         n_segs = len(segs)
-        values: list[tuple[str, Any]] = list(zip(_seg_locs(n_segs), segs))
-        values.extend(request_values(req, self._request_bodies, t))
         sent_now: list[str] = []
         trivial_now: list[tuple[str, str]] = []
         pattern, fields, evidence, index = acc.pattern, acc.fields, acc.evidence, st.index
@@ -121,7 +139,9 @@ class Observer:
             if candidates:
                 # Only small values need the Location's word for it; larger ones bind on sight.
                 pointed = _pointed(candidates, st.locations, segs, i) if trivial and i < n_segs and st.locations else None
-                record_instance(evidence.get(loc) or evidence.setdefault(loc, {}), candidates, pos, session, key, trivial, pointed)
+                alias = _alias(loc, values) if i >= n_segs and generic_id_sibling(loc) else None
+                record_instance(evidence.get(loc) or evidence.setdefault(loc, {}), candidates, pos, session, key, trivial,
+                                pointed, alias)
             elif key in cross_new or key in cross_old:
                 others = cross.others(key, session)
                 if others:
@@ -187,6 +207,41 @@ class Observer:
         if last is not None and last[0] == sig and last[1] == self.writes:
             acc.vol.repeat_differs |= repeat_differences(last[2], now)
         st.last_read[t] = (sig, self.writes, now)
+
+
+def _alias(loc: str, values: list[tuple[str, Any]]) -> str | None:
+    """``resource_id`` sent beside ``resource_type: "experiment"`` goes by ``experiment_id``."""
+    sibling = generic_id_sibling(loc)
+    for other, value in values:
+        if other == sibling:
+            return alias_from_sibling(value)
+    return None
+
+
+_ID_SEGMENT_KINDS = frozenset({"int", "uuid", "hex", "token"})
+
+
+def _subjects(origin: Any, pattern: Pattern, segs: tuple[str, ...], values: list[tuple[str, Any]],
+              produced: dict[str, Any]) -> list[Subject]:
+    """The objects a request names, as ``(origin, name, value)``: the last id in its path
+    (``/orders/7/pay`` names order 7; a slug counts once a response produced it) and its id-named
+    query, form and body fields outside lists (``{"experiment_id": "2"}``; not ``experiment_ids[0]``,
+    a search across several)."""
+    out: list[Subject] = []
+    n_segs = len(segs)
+    for i in range(n_segs - 1, -1, -1):
+        seg = segs[i]
+        kind = segment_kind(seg)
+        if pattern[i] is PARAM or kind in _ID_SEGMENT_KINDS or (kind == "slug" and seg in produced):
+            out.append((origin, request_name(f"seg:{i}", segs), seg))
+            break
+    for loc, value in values[n_segs:]:
+        name = id_field_name(loc)
+        if name is not None:
+            key = value_key(value)
+            if key is not None and key[0] != "\x00":
+                out.append((origin, name, key))
+    return out
 
 
 _SEG_LOCS: list[str] = []

@@ -5,6 +5,10 @@ that share its prefix or was produced by an earlier response: ``/orders/17`` and
 ``/orders/{order_id}``; a UUID or a long hex token is an identifier on sight; a slug such as
 ``red-shoes-2`` only when a response produced it first (``produced``). Plain words (``refund``,
 ``search``) stay literal unless a position holds so many distinct values that it can only be data.
+
+RPC-style APIs put the verb in the path (``POST /api/2.0/mlflow/experiments/delete``,
+``conversations.archive``, ``projects/x:undelete``): ``rpc_verb`` says what such a last segment
+asks for, so that names and effects read the noun before it (``experiment``), not the verb.
 """
 
 from __future__ import annotations
@@ -180,3 +184,57 @@ def action_subject(pattern: Pattern) -> str | None:
     if not (ident is PARAM or segment_kind(ident) != "word") or not isinstance(owner, str):
         return None
     return owner
+
+
+# ---------------------------------------------------------------- RPC-style verbs
+
+VerbKind = str
+"""``create``, ``read``, ``update``, ``delete``, ``archive`` or ``restore``."""
+
+RPC_VERBS: dict[str, VerbKind] = {
+    **dict.fromkeys(("create", "add", "new", "insert", "register"), "create"),
+    **dict.fromkeys(("get", "read", "fetch", "list", "search", "query", "find", "lookup", "describe", "show"), "read"),
+    **dict.fromkeys(("update", "edit", "modify", "patch", "rename", "set"), "update"),
+    **dict.fromkeys(("delete", "remove", "destroy", "purge", "trash"), "delete"),
+    "archive": "archive",
+    **dict.fromkeys(("restore", "undelete", "untrash", "recover", "unarchive"), "restore"),
+}
+_VERB_SPLIT = re.compile(r"[-_]|(?<=[a-z])(?=[A-Z])")
+
+
+@lru_cache(maxsize=4096)
+def rpc_verb(segment: str) -> VerbKind | None:
+    """What a verb segment asks for: ``delete``, ``experiments.delete``, ``x:undelete`` say it whole.
+
+    A compound (``get-by-name``, ``getHistory``, ``search_runs``) counts only as a read: in
+    ``delete-tag`` the verb acts on a tag, not on the object the call names, so it is no delete.
+    """
+    word = re.split(r"[.:]", segment)[-1]
+    kind = RPC_VERBS.get(word.lower())
+    if kind is not None:
+        return kind
+    first = _VERB_SPLIT.split(word, 1)[0].lower()
+    return "read" if first != word.lower() and RPC_VERBS.get(first) == "read" else None
+
+
+def last_literal(pattern: Pattern) -> str | None:
+    """The last segment of a pattern when it is a literal (a trailing slash skipped)."""
+    parts = pattern[:-1] if pattern and pattern[-1] == TRAILING else pattern
+    return parts[-1] if parts and isinstance(parts[-1], str) else None
+
+
+def pattern_verb(pattern: Pattern) -> VerbKind | None:
+    """``rpc_verb`` of a pattern's last literal segment (None when it ends in a parameter)."""
+    last = last_literal(pattern)
+    return rpc_verb(last) if last else None
+
+
+def noun_before_verb(literals: list[str]) -> str | None:
+    """The noun an RPC verb acts on: ``[..., 'experiments', 'create']`` -> ``experiments``;
+    ``conversations.archive`` -> ``conversations``. None when the last literal is no verb."""
+    if not literals or rpc_verb(literals[-1]) is None:
+        return None
+    head = re.split(r"[.:]", literals[-1])[:-1]
+    if head and head[-1]:
+        return head[-1]
+    return literals[-2] if len(literals) >= 2 else None

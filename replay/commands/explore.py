@@ -26,8 +26,13 @@ def _stats_table(stats: Any) -> Table:
 def print_summary(console: Console, report: dict[str, Any], out_dir: Path) -> None:
     findings = report["findings"]
     restored = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]no database given[/]"}[report["db_restored"]]
+    from venom_replay.replay.report.json_report import agreement_line
+
     console.print(f"[bold]{report['states']}[/] states, [bold]{report['transitions']}[/] transitions in "
                   f"{report['elapsed_seconds']} s ({report['stopped']}); databases restored: {restored}")
+    agreement = agreement_line(report.get("replay_agreement"))
+    if agreement:
+        console.print(agreement, highlight=False)
     if findings:
         table = Table(title=f"{len(findings)} finding(s)", show_lines=False)
         table.add_column("#", justify="right")
@@ -71,9 +76,16 @@ Examples:
 @click.option("--max-transitions", type=click.IntRange(1), default=None,
               help=f"Stop after this many steps (default {DEFAULTS.max_transitions}).")
 @click.option("--time-limit", type=click.FloatRange(0.1), default=None, metavar="SECONDS",
-              help="Stop searching after this long (default: no limit).")
+              help="Seconds for the whole run, which ends within about one --timeout of it (default: no limit). "
+                   "The replay of the recording may use up to half; the search stops early enough to leave a "
+                   "quarter of the rest (at least twice what replaying each finding once takes) for shrinking "
+                   "and confirming findings; a finding not shrunk or confirmed in time is reported as found, "
+                   "with a note.")
+@click.option("--max-recorded-steps", type=click.IntRange(0), default=None, metavar="N",
+              help="Replay at most N recorded steps before the search (default "
+                   f"{DEFAULTS.max_recorded_steps}: the whole recording, as a rule).")
 @click.option("--prefix-roots", type=click.IntRange(0), default=None, metavar="N",
-              help="Also search from up to N states that recorded sessions reach (after log-in, order, pay...), "
+              help="Also search from up to N states that the replay of the recording reaches (after log-in, order, pay...), "
                    f"so long set-ups cost no depth; 0 turns it off (default {DEFAULTS.prefix_roots}).")
 @click.option("--prefix-depth", type=click.IntRange(1, 12), default=None, metavar="N",
               help=f"Longest explored sequence after a recorded prefix (default {DEFAULTS.prefix_depth}: every unseen next step).")
@@ -85,7 +97,8 @@ Examples:
               help=f"Seconds to wait for each reply (default {DEFAULTS.timeout:g}).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout and nothing else (progress goes to stderr).")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
-            max_transitions: int | None, time_limit: float | None, prefix_roots: int | None, prefix_depth: int | None,
+            max_transitions: int | None, time_limit: float | None, max_recorded_steps: int | None,
+            prefix_roots: int | None, prefix_depth: int | None,
             swap_identities: bool, invariants: Path | None,
             config_path: Path | None, no_learned: bool, timeout: float | None, as_json: bool) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
@@ -110,7 +123,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
         raise ConfigError(f"--report {report_dir}: exists and is not a directory")
     config = load_config(config_path)
     options = ExploreOptions.from_config(config).with_overrides(
-        strategy=strategy, depth=depth, max_transitions=max_transitions, time_limit=time_limit, prefix_roots=prefix_roots,
+        strategy=strategy, depth=depth, max_transitions=max_transitions, time_limit=time_limit,
+        max_recorded_steps=max_recorded_steps, prefix_roots=prefix_roots,
         prefix_depth=prefix_depth, timeout=timeout, swap_identities=swap_identities or None,
         learned=False if no_learned else None)
 

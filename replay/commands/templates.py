@@ -37,7 +37,9 @@ def templates(file: str, config_path: str | None, as_json: bool, show_fields: bo
 
     Each template is one kind of call (method + path pattern). "produces" lists the response values
     later calls consume; "consumes" lists each request value bound to an earlier response, with the
-    producing template.
+    producing template. A template whose requests came in several shapes (conditional headers,
+    optional query parameters or body fields) lists its variants under its name: the parts each
+    adds to what all of them share, and how many calls had it.
     """
     config = load_config(Path(config_path) if config_path else None)
     err = Console(stderr=True, highlight=False)
@@ -63,6 +65,7 @@ def templates_json(tset: TemplateSet, *, redact: bool = True) -> dict[str, Any]:
         "source": tset.source,
         "ignored": tset.ignored,
         "sessions": len(tset.sessions),
+        "session_parts": {flow: parts for flow, parts in tset.session_parts.items() if parts != [flow]},
         "warnings": list(tset.warnings),
         "templates": [_template_json(t, redact) for t in tset.templates.values()],
     }
@@ -78,7 +81,8 @@ def _template_json(t: ActionTemplate, redact: bool) -> dict[str, Any]:
         "sessions": t.sessions,
         "effect": t.effect,
         "statuses": {str(k): v for k, v in t.statuses.items()},
-        "produces": [{"var": p.var, "from": p.source} for p in t.produces],
+        "produces": [{"var": p.var, "from": p.source, **({"user_from": p.user_from} if p.user_from else {})}
+                     for p in t.produces],
         "consumes": [
             {
                 "var": c.var,
@@ -102,6 +106,11 @@ def _template_json(t: ActionTemplate, redact: bool) -> dict[str, Any]:
             for f in t.fields
         ],
         "volatile": [{"field": v, "reason": t.volatile_reasons.get(v, "")} for v in t.volatile],
+        "variants": [
+            {"parts": v.parts, "count": v.count, "statuses": {str(k): n for k, n in v.statuses.items()},
+             "identities": v.identities, "examples": v.examples}
+            for v in t.variants
+        ],
         "response_schema": t.response_schema,
     }
 
@@ -132,7 +141,7 @@ def _print_table(console: Console, tset: TemplateSet, show_fields: bool, *, reda
     total = sum(t.count for t in tset.templates.values())
     console.print(
         f"[bold]{escape(tset.source)}[/]: {len(tset.templates)} templates from {total} exchanges "
-        f"in {len(tset.sessions)} sessions" + (f", {tset.ignored} ignored" if tset.ignored else "")
+        f"in {len(tset.sessions)} sessions" + _regrouped(tset) + (f", {tset.ignored} ignored" if tset.ignored else "")
     )
     table = Table(show_lines=True)
     table.add_column("template", no_wrap=True)
@@ -152,7 +161,7 @@ def _print_table(console: Console, tset: TemplateSet, show_fields: bool, *, reda
             for c in t.consumes
         ) or "[dim]-[/]"
         statuses = " ".join(f"{s}x{n}" for s, n in t.statuses.items())
-        row = [f"[bold]{escape(t.id)}[/]", t.effect, str(t.count), statuses, produces, consumes]
+        row = [f"[bold]{escape(t.id)}[/]" + _variant_lines(t), t.effect, str(t.count), statuses, produces, consumes]
         if show_fields:
             row.append(
                 "\n".join(
@@ -163,3 +172,39 @@ def _print_table(console: Console, tset: TemplateSet, show_fields: bool, *, reda
             )
         table.add_row(*row)
     console.print(table)
+
+
+MAX_VARIANT_LINES = 6
+
+
+def _regrouped(tset: TemplateSet) -> str:
+    """`` (flows of 25 recorded sessions)`` when inference regrouped the recorded sessions."""
+    recorded = {s for parts in tset.session_parts.values() for s in parts}
+    return f" (flows of {len(recorded)} recorded sessions)" if recorded and recorded != set(tset.sessions) else ""
+
+
+def _variant_lines(t: ActionTemplate) -> str:
+    """The variants of a template with more than one: what each adds to the parts all share."""
+    if len(t.variants) < 2:
+        return ""
+    common = set.intersection(*(set(v.parts) for v in t.variants))
+    lines = [f"\n[dim]{len(t.variants)} variants:[/]"]
+    for v in t.variants[:MAX_VARIANT_LINES]:
+        extra = ", ".join(_part_label(p) for p in v.parts if p not in common) or "(only the shared parts)"
+        lines.append(f"[dim]  {escape(extra)} x{v.count}[/]")
+    if len(t.variants) > MAX_VARIANT_LINES:
+        lines.append(f"[dim]  ... {len(t.variants) - MAX_VARIANT_LINES} more (--json lists them)[/]")
+    return "\n".join(lines)
+
+
+def _part_label(part: str) -> str:
+    """``header:If-None-Match=*`` -> ``If-None-Match: *``, ``query:_since`` -> ``?_since``, ``body:$.a`` -> ``$.a``."""
+    kind, _, where = part.partition(":")
+    if kind == "header":
+        name, eq, value = where.partition("=")
+        return f"{name}: {value}" if eq else name
+    if kind == "query":
+        return f"?{where}"
+    if kind == "body":
+        return where
+    return part

@@ -4,14 +4,16 @@ branches; and the shrinking and confirmation of what it finds.
 How one run goes (``explore()`` in run.py drives it):
 
 1. Install the rollback machinery, take the baseline checkpoint and fingerprint (position.py).
-2. Confirmation: replay each recorded session as recorded (confirm.py); states where session
-   prefixes end may become extra search roots (prefix.py).
+2. Confirmation: replay the recording itself, in its recorded order, each request as recorded with
+   recorded values translated to live ones (confirm.py, translation.py); states where prefixes of
+   that replay end may become extra search roots (prefix.py).
 3. Search (bfs / dfs / coverage, search.py) over states = database fingerprints + bound values
    (state.py). An action is a template whose consumed values are all bound on the path. After every
    step (steps.py): checkers, then the new state is merged with an equal known one or queued.
 4. The first execution of each template is run twice from the same restored state (probe.py).
 5. Each finding bucket's sequence is shrunk by re-execution from the baseline (minimize.py), and
-   every finding is replayed once more from the baseline to confirm it.
+   every finding is replayed once more from the baseline to confirm it. The time limit is shared
+   between the phases (budget.py).
 6. Always (errors and Ctrl-C included): restore the baseline, compare the fingerprint with the one
    taken at the start (``db_restored``), remove the machinery.
 
@@ -26,17 +28,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from venom_replay.adapters.base import Adapter
+from venom_replay.proxy.infer.effects import READ_METHODS
 from venom_replay.proxy.infer.model import TemplateSet
+from venom_replay.proxy.recording import Exchange
 from venom_replay.replay.checkers.base import Checker
 from venom_replay.replay.explorer.actions import build_actions
+from venom_replay.replay.explorer.budget import Budget
+from venom_replay.replay.explorer.confirm import recorded_order
+from venom_replay.replay.explorer.dependencies import closure, recorded_dependencies
 from venom_replay.replay.explorer.minimize import minimize
 from venom_replay.replay.explorer.position import Position
 from venom_replay.replay.explorer.prefix import PrefixRoots, lineage_step
 from venom_replay.replay.explorer.probe import probe_determinism
 from venom_replay.replay.explorer.results import ExploreStats, Limits, StopReason
 from venom_replay.replay.explorer.search import CoverageGuided, Frontier, make_frontier
-from venom_replay.replay.explorer.state import StateGraph, StateNode, state_key, volatile_sources
-from venom_replay.replay.explorer.steps import SequenceRun, StepRunner, replay_sequence
+from venom_replay.replay.explorer.state import StateGraph, StateNode, public_values, state_key, volatile_sources
+from venom_replay.replay.explorer.steps import TIME_LIMIT, SequenceRun, StepRunner, replay_sequence
 from venom_replay.replay.explorer.warning_log import WarningLog
 from venom_replay.replay.findings import Action, Finding, FindingBook
 from venom_replay.replay.http_client import HttpClient
@@ -62,11 +69,17 @@ class Explorer:
         swap_identities: bool = False,
         progress: Callable[[ExploreStats], None] | None = None,
         prefix_roots: int = DEFAULTS.prefix_roots,
+        recorded: Mapping[int, Exchange] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.tset = tset
         self.client = client
         self.warnings = WarningLog()
-        self.steps = StepRunner(tset, client, checkers, databases=databases, warnings=self.warnings)
+        self.budget = budget or Budget(None)
+        self.steps = StepRunner(tset, client, checkers, databases=databases, warnings=self.warnings,
+                                recorded=recorded, budget=self.budget)
+        self.session_of = {step.seq: str(session) for session, steps in tset.sessions.items() for step in steps}
+        """The recorded session of each recorded exchange, by sequence number."""
         self.position = Position(db)
         # Without rollback there is no state to go back to.
         self.prefixes = PrefixRoots(prefix_roots if db is not None else 0)
@@ -84,9 +97,12 @@ class Explorer:
         """Templates the determinism probe has run already."""
         self.minimize_runs = 0
         self.confirmed_steps = 0
-        self.confirm_mismatches = 0
         self.search_seconds = 0.0
-        self.started = time.monotonic()
+        self._needs: dict[int, frozenset[int]] | None = None
+        """What each recorded step needs (dependencies.py), computed when a finding is first shrunk."""
+        self.reconfirmed: set[str] = set()
+        """Findings whose final sequence a replay from the baseline showed already (while shrinking)."""
+        self.started = self.budget.started
 
     # ---------------------------------------------------------------- phases
 
@@ -117,7 +133,7 @@ class Explorer:
         for node in self.prefixes.add_roots(self.graph, self.root, self.tset, self.volatile, self.position):
             frontier.push(node)
         self.limits = limits
-        deadline = None if limits.time_limit is None else time.monotonic() + limits.time_limit
+        search_started = time.monotonic()
         last_emit = 0.0
         while len(frontier):
             node = frontier.pop()
@@ -127,7 +143,9 @@ class Explorer:
             for i, action in enumerate(actions):
                 if self.stats.transitions >= limits.max_transitions:
                     return StopReason.MAX_TRANSITIONS
+                deadline = self.budget.search_deadline(sum(len(f.actions) for f in self.book), search_started=search_started)
                 if deadline is not None and time.monotonic() >= deadline:
+                    self.budget.cut.add("search")
                     return StopReason.TIME_LIMIT
                 if self.steps.target_down:
                     return StopReason.TARGET_DOWN
@@ -174,9 +192,10 @@ class Explorer:
                 return False
             res = self.steps.run(action, values)
             if res.response is None:
-                self.warnings.add("transport", f"re-executing the path to a state: {res.error}")
+                if res.error != TIME_LIMIT:
+                    self.warnings.add("transport", f"re-executing the path to a state: {res.error}")
                 return False
-            values = self.steps.bind(values, res)
+            values = self.steps.bind(values, res, action)
             results.append(res)
             self.position.observe()
         nxt.values, nxt.results = dict(values), tuple(results)
@@ -187,6 +206,8 @@ class Explorer:
         state. ``then``: the state the next step starts from, restored in the same round trip as this
         step's fingerprint when the adapter can."""
         res = self.steps.run(action, node.values)
+        if res.error == TIME_LIMIT:
+            return  # not sent: nothing happened
         self.stats.transitions += 1
         tpl = res.template
         prev = node.path[-1].template if node.path else None
@@ -197,7 +218,7 @@ class Explorer:
             self.graph.add_transition(node.key, node.key, template=str(action), label=tpl.label, status=None)
             self.position.mark_changed()
             return
-        values = self.steps.bind(node.values, res)
+        values = self.steps.bind(node.values, res, action)
         path = node.results + (res,)
         # Checks first: user SQL invariants read the databases as the step left them.
         violations = [v for v in self.steps.check(res, path, values) if v.signature not in self.suppressed]
@@ -210,7 +231,7 @@ class Explorer:
         key = state_key([seen.fingerprint], values, self.volatile)
         child = StateNode(key=key, depth=node.depth + 1, fingerprint=seen.fingerprint, values=values,
                           path=node.path + (action,), lineage=node.lineage + (key,), results=path,
-                          prefix_len=node.prefix_len)
+                          prefix_len=node.prefix_len, prefix_marks=node.prefix_marks)
         first_visit = self.graph.nodes.get(key)
         # A state first reached below a recorded prefix (searched less deep) and now from the baseline
         # with more depth to go is searched again from this visit, its checkpoint included.
@@ -227,7 +248,8 @@ class Explorer:
             self.graph.mark_finding_state(key)
         # A merged state keeps the values of its first visit: when this visit bound other volatile
         # values (a fresh token the databases now hold), they are not at that state's content.
-        self.position.arrive(key if self.graph.nodes[key].values == values else None, seen)
+        same = public_values(self.graph.nodes[key].values) == public_values(values)  # bookkeeping is no content
+        self.position.arrive(key if same else None, seen)
         if probe:
             self.probed.add(tpl.id)
             probe_determinism(self, node, action, res, key, seen.fingerprint, then)
@@ -244,34 +266,94 @@ class Explorer:
         """Run ``actions`` from the baseline, checking the last step."""
         return replay_sequence(self.steps, self.position, actions)
 
+    def _focused(self, actions: Sequence[Action]) -> list[list[Action]]:
+        """Cheap first candidates for a sequence that starts with recorded steps: the recorded steps
+        of the session the prefix ended in (and the last recorded producer of each value the explored
+        steps take); then those plus every recorded step they need (dependencies.py); then those
+        plus every recorded write."""
+        recorded = [a for a in actions if a.seq is not None]
+        if not recorded:
+            return []
+        session = self.session_of.get(recorded[-1].seq)
+        seeds = {a.seq for a in recorded if self.session_of.get(a.seq) == session}
+        for a in actions:
+            if a.seq is None:
+                for c in self.tset.templates[a.template].consumes:
+                    last = next((r.seq for r in reversed(recorded) if r.template == c.producer), None)
+                    seeds.update([last] if last is not None else [])
+        if self._needs is None:
+            self._needs = recorded_dependencies(self.tset, self.steps.recorded_exchanges(), recorded_order(self))
+        needed = closure(self._needs, seeds)
+        candidates = [[a for a in actions if a.seq is None or a.seq in keep] for keep in (seeds, needed)]
+        candidates.append([a for a in actions if a in candidates[1] or self.tset.templates[a.template].method not in READ_METHODS])
+        unique: list[list[Action]] = []
+        for c in candidates:
+            if len(c) < len(actions) and c not in unique:
+                unique.append(c)
+        return unique
+
+    def _confirm_reserve(self, after: Finding | None = None) -> float:
+        """Seconds that confirming the findings not confirmed yet needs (those after ``after`` too)."""
+        return sum(self.budget.cost(len(f.actions)) for f in self.book.ordered()
+                   if f is not after and f.signature not in self.reconfirmed)
+
     def shrink(self, finding: Finding, *, max_runs: int = 40) -> None:
-        """Drop the steps of ``finding``'s sequence that its signature does not need."""
+        """Drop the steps of ``finding``'s sequence that its signature does not need, while the time
+        limit leaves enough to confirm every finding; else it is reported as found, with a note."""
         signature = finding.signature
+        keep = self._confirm_reserve(after=finding)
+        last: tuple[list[Action], SequenceRun] | None = None
+        cut = False
 
         def reproduces(candidate: list[Action]) -> bool:
+            nonlocal last, cut
+            if not self.budget.affords(len(candidate), keep=keep):
+                cut = True
+                return False
             self.minimize_runs += 1
-            return self.replay(candidate).match(signature) is not None
+            run = self.replay(candidate)
+            if run.match(signature) is None:
+                return False
+            last = (list(candidate), run)
+            return True
 
-        smaller = minimize(finding.actions, reproduces, max_runs=max_runs)
-        if len(smaller) < len(finding.actions):
-            run = self.replay(smaller)
+        start = next((c for c in self._focused(finding.actions) if reproduces(c)), finding.actions)
+        smaller = minimize(start, reproduces, max_runs=max_runs) if not cut else list(start)
+        if last is not None and last[0] == smaller:
+            run = last[1]
             match = run.match(signature)
-            if match is not None:
-                finding.actions, finding.steps = smaller, run.steps
-                finding.message, finding.details = match.message, dict(match.details)
-        finding.minimized = True
+            finding.actions, finding.steps = smaller, run.steps
+            finding.message, finding.details = match.message, dict(match.details)
+            self.reconfirmed.add(signature)
+        finding.minimized = not cut
+        if cut:
+            self.budget.cut.add("shrink")
+            finding.notes.append("not fully minimised: the time limit came first" if last is not None
+                                 else "not minimised: the time limit came first")
 
     def confirm_findings(self) -> None:
         """Keep only findings that a replay of their sequence from the baseline shows again.
 
         The search reaches states by restores and re-executions; a finding whose steps were not one
         execution (or whose state was not what its path makes) would not reproduce for the user. The
-        replay also gives the reported requests and answers: all from this one execution."""
+        replay also gives the reported requests and answers: all from this one execution. A finding
+        whose shrinking ended with such a replay is not replayed again; one the time limit leaves no
+        room for is reported as found, with a note."""
         if not self.position.rollback:
             return
         dropped = 0
         for finding in self.book.ordered():
+            if finding.signature in self.reconfirmed:
+                continue
+            if not self.budget.affords(len(finding.actions)):
+                self.budget.cut.add("confirm")
+                finding.notes.append("not replayed from the start to confirm it: the time limit came first")
+                continue
             run = self.replay(finding.actions)
+            if run.broke_off is not None and self.steps.expired():
+                self.budget.cut.add("confirm")
+                finding.notes.append("not replayed from the start to confirm it: the time limit came first")
+                continue
             match = run.match(finding.signature)
             if match is None:
                 dropped += 1

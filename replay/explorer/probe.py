@@ -30,7 +30,7 @@ def probe_determinism(ex: Explorer, node: StateNode, action: Action, first: Step
     seen = ex.position.observe(then=then)
     if not seen.restored:
         # The second run bound its own tokens: the databases are at ``after_key`` only if equal.
-        same = seen.fingerprint == after_fp and ex.steps.bind(node.values, again) == ex.graph.nodes[after_key].values
+        same = seen.fingerprint == after_fp and ex.steps.bind(node.values, again, action) == ex.graph.nodes[after_key].values
         ex.position.arrive(after_key if same else None, seen)
     # Only the answers are compared: a database fingerprint also differs for random tokens and
     # timestamps written by the step, which the rollback does undo.

@@ -32,9 +32,11 @@ class Limits:
     depth: int = DEFAULTS.depth
     max_transitions: int = DEFAULTS.max_transitions
     time_limit: float | None = DEFAULTS.time_limit
-    """Seconds for the search phase; minimisation and the final restore come on top."""
+    """Seconds for the whole run, shared between its phases (see budget.py)."""
     prefix_depth: int = DEFAULTS.prefix_depth
     """Longest explored sequence after a recorded prefix (the baseline's is ``depth``)."""
+    recorded_steps: int = DEFAULTS.max_recorded_steps
+    """At most this many recorded steps are replayed before the search."""
 
 
 @dataclass(slots=True)
@@ -78,7 +80,13 @@ class ExploreResult:
     search_seconds: float = 0.0
     """Time spent in the search phase alone (without install, confirmation, minimisation, restore)."""
     prefix_roots: int = 0
-    """States reached by recorded session prefixes that the search also started from."""
+    """States reached by prefixes of the recorded replay that the search also started from."""
+    replay_agreement: dict[str, Any] | None = None
+    """``{"steps": N, "same_status_class": M, "recorded": R, "first_mismatches": [...]}``: how many
+    recorded steps the replay of the recording sent and how many answered with the recorded status
+    class (None: the recording was not replayed)."""
+    time_cut: list[str] = field(default_factory=list)
+    """Phases the time limit cut short (``recorded``, ``search``, ``shrink``, ``confirm``)."""
 
     @property
     def interrupted(self) -> bool:

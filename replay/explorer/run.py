@@ -14,6 +14,7 @@ from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.infer.model import TemplateSet
 from venom_replay.proxy.recording import Exchange, read_recording
 from venom_replay.replay.checkers.base import Checker
+from venom_replay.replay.explorer.budget import Budget
 from venom_replay.replay.explorer.confirm import confirm_recorded
 from venom_replay.replay.explorer.core import Explorer
 from venom_replay.replay.explorer.guards import DeferSigint
@@ -57,10 +58,16 @@ def explore(
     uninstalled at the end; None explores without any rollback. The databases are restored to the
     pre-run content at the end, also after errors and KeyboardInterrupt, and that is checked.
 
+    ``confirm``: replay the recording first, in its recorded order with recorded values translated to
+    live ones (at most ``limits.recorded_steps`` steps); the result's ``replay_agreement`` says how
+    many answered with the recorded status class.
+
     ``prefix_roots``: besides the baseline, the search also starts (at depth 0) from up to this many
-    states reached by replaying recorded session prefixes (needs ``confirm`` and a database; 0: off),
-    so a bug that needs a long recorded set-up (log in, order, pay) is a few explored steps away.
-    Findings from there carry the prefix steps, marked ``recorded_prefix``.
+    states reached by prefixes of that replay (needs ``confirm`` and a database; 0: off), so a bug
+    that needs a long recorded set-up (log in, order, pay) is a few explored steps away. Findings
+    from there carry the prefix steps, marked ``recorded_prefix``.
+
+    ``limits.time_limit`` bounds the whole run (budget.py says how the phases share it).
 
     ``recorded_exchanges``: the recording's exchanges by sequence number, when the caller has read
     it already (else it is read from ``tset.source``).
@@ -72,25 +79,28 @@ def explore(
     from venom_replay.graph.transition import observed_pairs
 
     limits = limits or Limits()
+    budget = Budget(limits.time_limit)
     if depth is not None:
         limits.depth = depth
     if strategy not in STRATEGIES:
         raise VenomError(f"unknown strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     client = target if isinstance(target, HttpClient) else HttpClient(target, timeout=timeout)
+    exchanges = recorded_exchanges if recorded_exchanges is not None else _recorded_exchanges(tset)
     ex = Explorer(tset, client, adapters, checkers, databases=databases, swap_identities=swap_identities,
-                  progress=progress, prefix_roots=prefix_roots if confirm else 0)
+                  progress=progress, prefix_roots=prefix_roots if confirm else 0, recorded=exchanges, budget=budget)
     if adapters is None:
         ex.warnings.add("no-db", "no --db given: nothing is rolled back; branches see each other's writes and the API keeps them")
     stopped = StopReason.COMPLETE
     db_restored: bool | None = None
     installed = False
+    agreement = None
     try:
         ex.start(start_state)
         installed = True
         for note in getattr(adapters, "notes", []) or []:
             ex.warnings.add("adapter", str(note))
         if confirm:
-            confirm_recorded(ex, recorded_exchanges if recorded_exchanges is not None else _recorded_exchanges(tset))
+            agreement = confirm_recorded(ex, exchanges, max_steps=limits.recorded_steps)
         search_start = time.monotonic()
         stopped = ex.search(strategy, limits, observed_pairs(tset))
         ex.search_seconds = time.monotonic() - search_start
@@ -113,6 +123,11 @@ def explore(
             client.close()
     if ex.steps.target_down and stopped != StopReason.INTERRUPTED:
         stopped = StopReason.TARGET_DOWN
+    elif budget.cut and stopped == StopReason.COMPLETE:
+        stopped = StopReason.TIME_LIMIT
+    if budget.cut - {"search"}:
+        ex.warnings.add("time-limit", f"the time limit ({limits.time_limit:g} s) cut short: {', '.join(sorted(budget.cut))} "
+                        "(see the notes of the findings and the replay agreement)")
     if db_restored is False:
         ex.warnings.add("db", "the databases' content after the final restore differs from the content before the run")
     ex.emit("done")
@@ -140,4 +155,6 @@ def explore(
         recording=tset.source,
         search_seconds=ex.search_seconds,
         prefix_roots=len(ex.prefixes.roots),
+        replay_agreement=agreement.as_dict() if agreement is not None else None,
+        time_cut=sorted(budget.cut),
     )

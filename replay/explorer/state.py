@@ -20,6 +20,22 @@ from venom_replay.proxy.infer.model import TemplateSet
 
 ValueKey = tuple[str, str]
 
+BOOKKEEPING = ""
+"""The producer id of what a path keeps for itself among its values (the recorded -> live translation,
+values per resource): never a template id, so no binding asks for it; it is left out of a state's
+identity (it follows from the path) and of what checkers see."""
+
+
+def is_bookkeeping(key: ValueKey) -> bool:
+    return key[0] == BOOKKEEPING
+
+
+def public_values(values: Mapping[ValueKey, Any]) -> Mapping[ValueKey, Any]:
+    """``values`` without the path's bookkeeping (the same mapping when it has none)."""
+    if not any(k[0] == BOOKKEEPING for k in values):
+        return values
+    return {k: v for k, v in values.items() if k[0] != BOOKKEEPING}
+
 
 def volatile_sources(tset: TemplateSet) -> set[ValueKey]:
     """(producer, source) pairs whose values vary with nothing to explain them (tokens, timestamps)."""
@@ -44,6 +60,8 @@ def state_key(fingerprints: Iterable[str], values: Mapping[ValueKey, Any], volat
         h.update(fp.encode())
         h.update(b"\0")
     for key in sorted(values):
+        if key[0] == BOOKKEEPING:
+            continue
         h.update(_canonical(list(key)).encode())
         # A volatile value only counts as "bound": a fresh token does not make a new state.
         h.update(b"=*" if key in volatile else b"=" + _canonical(values[key]).encode())
@@ -65,7 +83,11 @@ class StateNode:
     """The executed steps (StepResult) along ``path``; refreshed when the path is re-executed."""
     prefix_len: int = 0
     """States below a prefix root: the first ``prefix_len`` actions of ``path`` are the recorded
-    prefix, one step of ``lineage`` (from the baseline to the prefix root)."""
+    prefix."""
+    prefix_marks: tuple[int, ...] = ()
+    """How the recorded prefix spans ``lineage``: its first steps lead from the baseline through the
+    shorter prefix roots to this one, step i ending after ``prefix_marks[i]`` actions (so reaching a
+    later prefix root re-executes only the recorded steps since the one before)."""
 
 
 class StateGraph:

@@ -14,6 +14,7 @@ from typing import Any
 import networkx as nx
 
 from venom_replay.graph.export import render_html
+from venom_replay.replay.report.json_report import agreement_line
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
@@ -53,10 +54,11 @@ def _finding_html(f: dict[str, Any]) -> str:
         f"<li><code>{html.escape(s['method'])} {html.escape(s['path'])}</code> → {html.escape(str(s['status']))}</li>"
         for s in f["sequence"])
     exchanges = "".join(f"<pre>{html.escape(_exchange_text(ex))}</pre>" for ex in f["exchanges"])
+    notes = "".join(f"<p class=warn>{html.escape(n)}</p>" for n in f.get("notes", []))
     return (
         f"<details><summary>{f['number']}. <span class=bad>{html.escape(f['checker'])}</span>: {html.escape(f['message'])}"
         f" <small>(seen {f['count']}×)</small></summary>"
-        f"<p>Bucket <code>{html.escape(f['signature'])}</code>. Minimal sequence:</p><ol>{steps}</ol>"
+        f"<p>Bucket <code>{html.escape(f['signature'])}</code>. Minimal sequence:</p><ol>{steps}</ol>{notes}"
         f"<p>Reproduce: <code>venom-replay reproduce report.json {f['number']}</code></p>"
         f"<details><summary>Requests and responses (secrets masked)</summary>{exchanges}</details></details>"
     )
@@ -70,6 +72,9 @@ def html_report(report: dict[str, Any], graph: nx.Graph | None) -> str:
         ("findings", len(report["findings"])), ("stopped", report["stopped"]),
         ("seconds", report.get("elapsed_seconds")),
     ]
+    agreement = report.get("replay_agreement")
+    if agreement:
+        stats.append(("recorded steps, same status class", f"{agreement['same_status_class']} of {agreement['steps']}"))
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         "<meta name=viewport content='width=device-width,initial-scale=1'>",
@@ -79,6 +84,7 @@ def html_report(report: dict[str, Any], graph: nx.Graph | None) -> str:
         f"{html.escape(report['strategy'])} · depth {report['depth']}</header><main>",
         "<div class=stats>" + "".join(f"<div class=stat>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in stats)
         + f"<div class=stat>db restored{restored_html}</div></div>",
+        f"<p>{html.escape(agreement_line(agreement) or 'the recording was not replayed')}</p>",
         "<h2>Findings</h2>",
         "".join(_finding_html(f) for f in report["findings"]) or "<p class=good>No findings.</p>",
     ]

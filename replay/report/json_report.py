@@ -1,10 +1,15 @@
 """report.json: the machine-readable result of one exploration run (secrets redacted).
 
 Top level: ``states``, ``transitions``, ``db_restored``, ``findings``, ``warnings``,
-``dropped_invariants`` and run facts (target, strategy, limits, timing). Each finding has
+``dropped_invariants``, ``replay_agreement`` (``steps``: recorded steps replayed, ``same_status_class``:
+how many answered with the recorded status class, ``recorded``: how many there are,
+``first_mismatches``: the first that did not, with recorded and live status) and run facts (target,
+strategy, limits, timing, ``time_cut``: phases the time limit cut short). Each finding has
 ``checker``, ``message``, ``signature`` (= ``bucket``), ``count``, ``sequence`` (steps with
-``template``, ``method``, ``path``, ``status``, ``example``) and ``exchanges`` (each step's request
-and response with credentials masked). ``venom-replay reproduce`` reads it back.
+``template``, ``method``, ``path``, ``status``, ``example``, and for a step of the recording
+``recorded_prefix`` and ``recorded_seq``, the recorded exchange it replays), ``notes`` and
+``exchanges`` (each step's request and response with credentials masked). ``venom-replay reproduce``
+reads it back.
 """
 
 from __future__ import annotations
@@ -43,7 +48,19 @@ def response_dict(resp: Response | None) -> dict[str, Any] | None:
     return {"status": r.status, "reason": r.reason, "headers": [list(p) for p in r.headers], "body": _body_text(r.body)}
 
 
-def step_summary(step: StepResult, example: int = 0, *, recorded_prefix: bool = False) -> dict[str, Any]:
+def agreement_line(agreement: dict[str, Any] | None) -> str | None:
+    """``recorded steps replayed with the recorded status class: 89 of 91 (97.8%)`` (None: no replay)."""
+    if not agreement:
+        return None
+    steps, same = agreement["steps"], agreement["same_status_class"]
+    share = f" ({100 * same / steps:.1f}%)" if steps else ""
+    missing = agreement.get("recorded", steps) - steps
+    cut = f"; {missing} more not replayed" if missing > 0 else ""
+    return f"recorded steps replayed with the recorded status class: {same} of {steps}{share}{cut}"
+
+
+def step_summary(step: StepResult, example: int = 0, *, recorded_prefix: bool = False,
+                 recorded_seq: int | None = None) -> dict[str, Any]:
     return {
         "template": step.template.id,
         "method": step.request.method,
@@ -53,6 +70,8 @@ def step_summary(step: StepResult, example: int = 0, *, recorded_prefix: bool = 
         **({"error": step.error} if step.error else {}),
         # A recorded session's step that set up the state the search started from (not explored).
         **({"recorded_prefix": True} if recorded_prefix else {}),
+        # The recorded exchange a step of the recording replays (``reproduce`` sends it the same way).
+        **({"recorded_seq": recorded_seq} if recorded_seq is not None else {}),
     }
 
 
@@ -66,8 +85,9 @@ def finding_dict(f: Finding, number: int) -> dict[str, Any]:
         "count": f.count,
         "minimized": f.minimized,
         "original_length": f.original_length,
-        "sequence": [step_summary(s, a.example, recorded_prefix=a.recorded_prefix)
+        "sequence": [step_summary(s, a.example, recorded_prefix=a.recorded_prefix, recorded_seq=a.seq)
                      for s, a in zip(f.steps, f.actions)],
+        "notes": list(f.notes),
         "exchanges": [{"request": request_dict(s.request), "response": response_dict(s.response)} for s in f.steps],
         "details": jsonable(f.details),
     }
@@ -88,6 +108,8 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "states": result.states,
         "transitions": result.transitions,
         "confirmed_steps": result.confirmed_steps,
+        "replay_agreement": result.replay_agreement,
+        "time_cut": list(result.time_cut),
         "prefix_roots": result.prefix_roots,
         "minimize_runs": result.minimize_runs,
         "db_restored": result.db_restored,

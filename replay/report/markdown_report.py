@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from venom_replay.replay.report.json_report import agreement_line
+
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -22,6 +24,16 @@ def markdown_summary(report: dict[str, Any]) -> str:
         f"| {report['states']} | {report['transitions']} | {len(findings)} | {report['db_restored']} | {report['stopped']} | {report.get('elapsed_seconds', 0)} s |",
         "",
     ]
+    agreement = agreement_line(report.get("replay_agreement"))
+    if agreement:
+        lines += [agreement[0].upper() + agreement[1:] + ".", ""]
+        mismatches = report["replay_agreement"].get("first_mismatches") or []
+        if mismatches:
+            lines += ["| recorded step | session | call | recorded | live |", "|---:|:---|:---|---:|---:|"]
+            lines += [f"| {m['seq']} | {_cell(m['session'])} | `{_cell(m['method'])} {_cell(m['path'])}` | "
+                      f"{m['recorded_status']} | {m['live_status'] if m['live_status'] is not None else _cell(m.get('error', '-'))} |"
+                      for m in mismatches]
+            lines.append("")
     if findings:
         lines += ["## Findings", ""]
         for f in findings:
@@ -33,6 +45,7 @@ def markdown_summary(report: dict[str, Any]) -> str:
                 mark = " *(recorded prefix)*" if s.get("recorded_prefix") else ""
                 lines.append(f"{i}. `{s['method']} {s['path']}` → {s['status']}{mark}")
             lines.append("")
+            lines += [f"Note: {_cell(n)}." for n in f.get("notes", [])]
             lines.append(f"Reproduce: `venom-replay reproduce report.json {f['number']}`")
             lines.append("")
     else:

@@ -66,6 +66,9 @@ def test_no_crash_on_arbitrary_exchanges(exchanges):
 def generated_api(draw):
     """Resources r0..rN, some nested under a parent; sessions create, read, update, delete them.
 
+    The sessions are named (``hdr:``, as ``X-Venom-Session`` records them), so inference keeps them
+    apart even where one reads what another created (flow grouping would join those: test_flow_sessions.py).
+
     Truth: each read/update/delete (and nested create) of a resource consumes the id its create
     produced. Ids are UUIDs, large integers, or small integers counted from 1 per resource the way
     database sequences hand them out: then ``1`` is at once an id of every resource, a quantity the
@@ -107,7 +110,7 @@ def generated_api(draw):
                     continue  # small ids of other sessions coincide with this session's own
                 chain = earlier[k][pick % len(earlier[k])]
                 answer = {"id": chain[k] if uuid_ids[k] else int(chain[k]), "rev": 1}
-                exchanges.append(Exchange(0, f"s{s}", 0, 0, Request("GET", "http", "api", 80, f"{concrete(k, chain)}/{chain[k]}", [], JSON_CT, b""),
+                exchanges.append(Exchange(0, f"hdr:s{s}", 0, 0, Request("GET", "http", "api", 80, f"{concrete(k, chain)}/{chain[k]}", [], JSON_CT, b""),
                                           Response(200, "", JSON_CT, json.dumps(answer).encode())))
                 hints.add((f"GET {coll(k)}/{{r{k}_id}}", f"path:r{k}_id", f"POST {coll(k)}"))
                 continue
@@ -124,7 +127,7 @@ def generated_api(draw):
                 body = {"name": f"in-{s}-{len(exchanges)}", "qty": pick}
                 resp = {"id": rid if uuid_ids[k] else int(rid), "name": body["name"], "rev": 1, "count": pick % 4}
                 where = [("Location", f"{concrete(k, chain)}/{rid}")] if says_where[k] else []
-                exchanges.append(Exchange(0, f"s{s}", 0, 0, Request("POST", "http", "api", 80, concrete(k, chain), [], JSON_CT, json.dumps(body).encode()),
+                exchanges.append(Exchange(0, f"hdr:s{s}", 0, 0, Request("POST", "http", "api", 80, concrete(k, chain), [], JSON_CT, json.dumps(body).encode()),
                                           Response(201, "", JSON_CT + where, json.dumps(resp).encode())))
                 if parent[k] is not None:
                     consume(f"POST {coll(k)}", parent[k])
@@ -138,7 +141,7 @@ def generated_api(draw):
             body = json.dumps({"name": f"in-{s}-{len(exchanges)}"}).encode() if op == "put" else b""
             answer = {"id": chain[k] if uuid_ids[k] else int(chain[k]), "rev": 1 + pick % 3, "open": pick % 7}
             status, rbody = (204, b"") if op == "delete" else (200, json.dumps(answer).encode())
-            exchanges.append(Exchange(0, f"s{s}", 0, 0, Request(method, "http", "api", 80, path, [], JSON_CT, body), Response(status, "", JSON_CT, rbody)))
+            exchanges.append(Exchange(0, f"hdr:s{s}", 0, 0, Request(method, "http", "api", 80, path, [], JSON_CT, body), Response(status, "", JSON_CT, rbody)))
             consume(f"{method} {tpl_path}", k)
             if op == "delete":
                 live[k].remove(chain)
