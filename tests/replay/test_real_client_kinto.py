@@ -137,7 +137,8 @@ def _fingerprint(dump: dict[str, list[tuple]]) -> str:
 
 def test_kinto_sdk_traffic_is_recorded_learned_and_explored_with_the_database_restored(kinto_server, tmp_path):
     recording_path = tmp_path / "kinto.vrec"
-    with recording_proxy(kinto_server.url, recording_path) as proxy:
+    # --db: Kinto's database as the recording starts, so the recorded calls replay from where they ran.
+    with recording_proxy(kinto_server.url, recording_path, "--db", kinto_server.db_url) as proxy:
         ids = _drive_sdk(proxy.url)
     recording = proxy.recording()
 
@@ -170,6 +171,10 @@ def test_kinto_sdk_traffic_is_recorded_learned_and_explored_with_the_database_re
     assert explored.returncode in (0, 1), explored.stdout[-2000:] + explored.stderr[-3000:]
     report = json.loads((report_dir / "report.json").read_text())
     assert report["db_restored"] is True
+    # From the start state every recorded call answers as it did when recorded (issue: >= 98%).
+    agreement = report["replay_agreement"]
+    assert agreement["steps"] == len(calls), agreement
+    assert agreement["same_status_class"] >= 0.98 * agreement["steps"], agreement.get("first_mismatches")
     assert report["transitions"] >= 20 and report["states"] > 1, report["warnings"]
     # Kinto is a mature server: a finding here would be a false one of ours.
     assert report["findings"] == [], [f["message"] for f in report["findings"]]
