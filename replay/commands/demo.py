@@ -87,6 +87,7 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
     from venom_replay.replay.demo.traffic import run_traffic
     from venom_replay.replay.record_process import start_recorder
     from venom_replay.replay.session import load_recording_once
+    from venom_replay.replay.start_state import start_state_path
 
     twin = "correct twin (no planted bugs)" if fixed else "4 planted sequence bugs"
     console.rule(f"venom-replay demo: a small shop API with {twin}")
@@ -115,7 +116,7 @@ def _run(console: Console, cleanup: ExitStack, shop_db: str, where: str, workdir
     # temporary one is gone after the demo), so the printed `reproduce` hint works afterwards.
     report_dir.mkdir(parents=True, exist_ok=True)
     kept = report_dir / "shop.vrec"
-    for source, copy in ((recording_path, kept), (_start_file(recording_path), _start_file(kept))):
+    for source, copy in ((recording_path, kept), (start_state_path(recording_path), start_state_path(kept))):
         if source.exists():  # the recording, and the databases' content when it started
             shutil.copyfile(source, copy)
             copy.chmod(0o600)
@@ -152,12 +153,6 @@ def _templates_table(tset: Any) -> Table:
         token = f"bearer token <- {producers[auth[0].producer].label}" if auth and auth[0].producer in producers else ""
         table.add_row(t.label, str(t.count), "; ".join(filter(None, [bound, token])) or "-")
     return table
-
-
-def _start_file(recording: Path) -> Path:
-    from venom_replay.replay.start_state import SUFFIX
-
-    return recording.with_name(recording.name + SUFFIX)
 
 
 def _explore(console: Console, loaded: Any, target: str, db: str, report_dir: Path, *,
