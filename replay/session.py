@@ -131,6 +131,7 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     from venom_replay.replay.explorer import Limits, explore
 
     checkers, notes = build_checkers(loaded, invariants=invariants, learned=options.learned)
+    notes[:0] = loaded.templates.warnings  # a damaged recording, a configured binding that names no template
     if on_checkers is not None:
         on_checkers(checkers)
     limits = Limits(depth=options.depth, max_transitions=options.max_transitions, time_limit=options.time_limit,

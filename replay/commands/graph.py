@@ -69,6 +69,8 @@ def graph(
     with err.status(f"learning templates from {recording}…"):
         tset = infer_templates(recording, config.inference)
         g = build_transition_graph(tset, title=title or f"transition graph of {recording.name}")
+    for warning in tset.warnings:  # a damaged recording, a configured binding that names no template
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
     if output is not None:
         with err.status(f"writing {output}…"):
