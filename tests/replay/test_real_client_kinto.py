@@ -12,81 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-from support.net import free_port, wait_for_port
 from support.proxy import recording_proxy
 
 kinto_http = pytest.importorskip("kinto_http", reason="the test extra installs kinto-http")
 pytest.importorskip("kinto", reason="the test extra installs kinto[postgresql]")
 psycopg = pytest.importorskip("psycopg")
-
-KINTO_INI = """\
-[app:main]
-use = egg:kinto
-kinto.storage_backend = kinto.core.storage.postgresql
-kinto.storage_url = {db_url}
-kinto.permission_backend = kinto.core.permission.postgresql
-kinto.permission_url = {db_url}
-kinto.cache_backend = kinto.core.cache.memory
-kinto.userid_hmac_secret = venom-replay-test-secret
-multiauth.policies = basicauth
-kinto.bucket_create_principals = system.Authenticated
-
-[server:main]
-use = egg:waitress#main
-host = 127.0.0.1
-port = %(http_port)s
-"""
-
-
-@dataclass
-class KintoServer:
-    url: str
-    db_url: str
-    proc: subprocess.Popen
-    log: Path
-
-
-def _kinto_cli() -> list[str]:
-    # Kinto's own command line, run by this interpreter (its __main__ has no `if __name__` guard).
-    return [sys.executable, "-c", "import sys; from kinto.__main__ import main; sys.exit(main(sys.argv[1:]))"]
-
-
-@pytest.fixture
-def kinto_server(postgres_server, tmp_path: Path) -> Iterator[KintoServer]:
-    db_name = postgres_server.create_database()
-    # Kinto talks to PostgreSQL through SQLAlchemy and psycopg2.
-    db_url = postgres_server.url(db_name)
-    ini = tmp_path / "kinto.ini"
-    ini.write_text(KINTO_INI.format(db_url=db_url))
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    migrated = subprocess.run([*_kinto_cli(), "migrate", "--ini", str(ini)], capture_output=True, text=True, env=env, timeout=120)
-    assert migrated.returncode == 0, migrated.stderr[-2000:]
-    port = free_port()
-    log = tmp_path / "kinto.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([*_kinto_cli(), "start", "--ini", str(ini), "--port", str(port)], stdout=sink,
-                                stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_for_port(port, proc=proc, timeout=60)
-        yield KintoServer(url=f"http://127.0.0.1:{port}", db_url=db_url, proc=proc, log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        postgres_server.drop_database(db_name)
-
 
 def _drive_sdk(api_url: str) -> dict[str, str]:
     """What an application using the SDK does: set up a bucket and a collection, keep some records."""
@@ -119,7 +53,7 @@ def database_dump(db_url: str) -> dict[str, list[tuple]]:
         dump = {}
         for table in tables:
             rows = conn.execute(f'SELECT * FROM "{table}"').fetchall()
-            dump[table] = sorted((tuple(map(repr, row)) for row in rows))
+            dump[table] = sorted(tuple(map(repr, row)) for row in rows)
         objects = conn.execute(
             "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1, 2").fetchall()
