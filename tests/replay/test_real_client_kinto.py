@@ -16,33 +16,12 @@ import subprocess
 import sys
 
 import pytest
+from support.kinto_traffic import drive_kinto_sdk
 from support.proxy import recording_proxy
 
 kinto_http = pytest.importorskip("kinto_http", reason="the test extra installs kinto-http")
 pytest.importorskip("kinto", reason="the test extra installs kinto[postgresql]")
 psycopg = pytest.importorskip("psycopg")
-
-def _drive_sdk(api_url: str) -> dict[str, str]:
-    """What an application using the SDK does: set up a bucket and a collection, keep some records."""
-    client = kinto_http.Client(server_url=f"{api_url}/v1", auth=("alice", "alice-secret"))
-    assert "project_name" in client.server_info()
-    client.create_bucket(id="shop")
-    client.create_collection(id="orders", bucket="shop")
-    first = client.create_record(data={"item": "widget", "quantity": 2}, collection="orders", bucket="shop")
-    second = client.create_record(data={"item": "gadget", "quantity": 1}, collection="orders", bucket="shop")
-    client.get_record(id=first["data"]["id"], collection="orders", bucket="shop")
-    client.patch_record(id=first["data"]["id"], data={"quantity": 3}, collection="orders", bucket="shop")
-    client.update_record(id=second["data"]["id"], data={"item": "gadget", "quantity": 5}, collection="orders", bucket="shop")
-    client.get_records(collection="orders", bucket="shop")
-    client.delete_record(id=second["data"]["id"], collection="orders", bucket="shop")
-    third = client.create_record(data={"item": "gizmo", "quantity": 7}, collection="orders", bucket="shop")
-    current = client.get_record(id=third["data"]["id"], collection="orders", bucket="shop")
-    # Optimistic concurrency: with safe=True the SDK sends If-Match with the version it read.
-    client.update_record(id=third["data"]["id"], data={**current["data"], "quantity": 8}, collection="orders",
-                         bucket="shop", safe=True)
-    client.get_records(collection="orders", bucket="shop")
-    return {"first": first["data"]["id"], "third": third["data"]["id"]}
-
 
 def database_dump(db_url: str) -> dict[str, list[tuple]]:
     """Every row of every table in the public schema, sorted, read through a connection of our own."""
@@ -73,7 +52,7 @@ def test_kinto_sdk_traffic_is_recorded_learned_and_explored_with_the_database_re
     recording_path = tmp_path / "kinto.vrec"
     # --db: Kinto's database as the recording starts, so the recorded calls replay from where they ran.
     with recording_proxy(kinto_server.url, recording_path, "--db", kinto_server.db_url) as proxy:
-        ids = _drive_sdk(proxy.url)
+        ids = drive_kinto_sdk(proxy.url)
     recording = proxy.recording()
 
     # Every SDK call went through the proxy and was answered by Kinto.
