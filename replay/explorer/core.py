@@ -297,10 +297,13 @@ class Explorer:
         return sum(self.budget.cost(len(f.actions)) for f in self.book.ordered()
                    if f is not after and f.signature not in self.reconfirmed)
 
-    def shrink(self, finding: Finding, *, max_runs: int = 40) -> None:
+    def shrink(self, finding: Finding, *, max_runs: int | None = None) -> None:
         """Drop the steps of ``finding``'s sequence that its signature does not need, while the time
         limit leaves enough to confirm every finding; else it is reported as found, with a note."""
         signature = finding.signature
+        # Halving passes over a sequence of n steps take about 2n replays; 40 left long recorded
+        # prefixes (30+ steps) half shrunk. Capped: each replay of a slow API costs seconds.
+        max_runs = max_runs if max_runs is not None else min(150, max(40, 3 * len(finding.actions)))
         keep = self._confirm_reserve(after=finding)
         last: tuple[list[Action], SequenceRun] | None = None
         cut = False
