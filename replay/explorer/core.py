@@ -55,6 +55,10 @@ EMIT_EVERY = 0.2
 """Seconds between progress reports during the search."""
 
 
+UNCONFIRMED_TARGET_DOWN = ("unconfirmed: the target stopped answering before this finding could be replayed from "
+                           "the start; it was seen once, on a live answer")
+
+
 class Explorer:
     """One exploration run over one API and its databases (use ``explore()`` for the whole job)."""
 
@@ -352,10 +356,17 @@ class Explorer:
                 self.budget.cut.add("confirm")
                 finding.notes.append("not replayed from the start to confirm it: the time limit came first")
                 continue
+            if self.steps.target_down:
+                finding.notes.append(UNCONFIRMED_TARGET_DOWN)
+                continue
             run = self.replay(finding.actions)
             if run.broke_off is not None and self.steps.expired():
                 self.budget.cut.add("confirm")
                 finding.notes.append("not replayed from the start to confirm it: the time limit came first")
+                continue
+            if run.unanswered is not None:
+                # Seen once on a live answer; a target that went away cannot say it was not real.
+                finding.notes.append(f"{UNCONFIRMED_TARGET_DOWN} ({run.unanswered})")
                 continue
             match = run.match(finding.signature)
             if match is None:

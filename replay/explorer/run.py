@@ -100,14 +100,19 @@ def explore(
         for note in getattr(adapters, "notes", []) or []:
             ex.warnings.add("adapter", str(note))
         if confirm:
-            agreement = confirm_recorded(ex, exchanges, max_steps=limits.recorded_steps)
+            agreement = confirm_recorded(ex, exchanges, max_steps=limits.recorded_steps,
+                                         min_agreement=limits.min_agreement)
         search_start = time.monotonic()
-        stopped = ex.search(strategy, limits, observed_pairs(tset))
+        if agreement is not None and not agreement.like_recording:
+            stopped = StopReason.UNLIKE_RECORDING  # its findings would be about another API than the recorded one
+        else:
+            stopped = ex.search(strategy, limits, observed_pairs(tset))
         ex.search_seconds = time.monotonic() - search_start
         if shrink:
             ex.emit("minimising")
             for finding in ex.book.ordered():
-                ex.shrink(finding)
+                if not ex.steps.target_down:  # every replay would fail at its first step
+                    ex.shrink(finding)
         ex.emit("confirming findings")
         ex.confirm_findings()
     except KeyboardInterrupt:

@@ -222,6 +222,8 @@ class SequenceRun:
     """The violations of the last step checked."""
     broke_off: str | None = None
     """Why the sequence did not run to its end (None: it did)."""
+    unanswered: str | None = None
+    """The transport error of a step the target did not answer (it went away, or hung)."""
 
     def match(self, signature: str) -> Violation | None:
         """The violation with ``signature``, if the sequence ran to its end and showed it."""
@@ -253,6 +255,8 @@ def replay_sequence(runner: StepRunner, position: Position, actions: Sequence[Ac
             on_step(i, res)
         if res.response is None:
             run.broke_off = f"step {i}: {res.error}"
+            if res.error != TIME_LIMIT:
+                run.unanswered = res.error
             break
         values = runner.bind(values, res, action)
         if check_every_step or i == len(actions):
