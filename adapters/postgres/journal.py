@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -95,9 +96,11 @@ class PostgresJournalAdapter(Adapter):
     restores_across_branches = False
     label = "PostgreSQL journal mode"
 
-    def __init__(self, url: str, *, volatile_columns: Iterable[str] = (), lock_timeout_ms: int = 10_000) -> None:
+    def __init__(self, url: str, *, volatile_columns: Iterable[str] = (), lock_timeout_ms: int = 10_000,
+                 writer_wait_s: float = 5.0) -> None:
         super().__init__(url, volatile_columns=volatile_columns)
         self.lock_timeout_ms = lock_timeout_ms
+        self.writer_wait_s = writer_wait_s
         self._conn: psycopg.Connection | None = None
         self._replica = False
         self._lineage = Lineage(url)
@@ -275,7 +278,29 @@ class PostgresJournalAdapter(Adapter):
         return Checkpoint(self.url, (self._lineage.new_id(), ranges, json.dumps(state["seqs"], sort_keys=True)))
 
     def checkpoint(self) -> Checkpoint:
-        return self._token(self._checkpoint_state())
+        state = self._checkpoint_state()
+        if state.get("writers"):
+            self._wait_for_writers(state["writers"])
+            state = self._checkpoint_state()
+        return self._token(state)
+
+    def _wait_for_writers(self, writers: list[dict[str, Any]]) -> None:
+        """Wait until no other session has a write transaction open, then forget what was folded:
+        entries committed late carry ids below the ones already read, so the next fingerprint is
+        hashed from scratch and the next restore undoes the whole journal (both exact). A transaction
+        still open after ``writer_wait_s`` is refused: no checkpoint taken beside it would be exact."""
+        deadline = time.monotonic() + self.writer_wait_s
+        while writers and time.monotonic() < deadline:
+            time.sleep(0.05)
+            writers = self.conn.execute("SELECT venom_replay.writers()").fetchone()[0]
+        self._path, self._sums, self._unsure = None, None, True
+        if writers:
+            first = writers[0]
+            who = f"pid {first['pid']}" + (f" ({first['application']})" if first.get("application") else "")
+            raise AdapterError(
+                f"{self.shown_url}: another session ({who}, {first.get('state')} since {first.get('since')}) "
+                f"kept a write transaction open for more than {self.writer_wait_s:g} s after the step; a "
+                "checkpoint beside it cannot be exact. Does the API leave transactions open between requests?")
 
     def snapshot(self, *, checkpoint: bool = True,
                  then_restore: Checkpoint | None = None) -> tuple[Checkpoint | None, str]:
@@ -287,7 +312,11 @@ class PostgresJournalAdapter(Adapter):
         if self._sums is None or self._path is None:  # first fingerprint, or after a call cut short
             return super().snapshot(checkpoint=checkpoint, then_restore=then_restore)
         if then_restore is None:
-            return self._after_snapshot(self._snapshot_state(checkpoint), checkpoint)
+            state = self._snapshot_state(checkpoint)
+            if state.get("writers"):
+                self._wait_for_writers(state["writers"])
+                return super().snapshot(checkpoint=checkpoint)
+            return self._after_snapshot(state, checkpoint)
         self._lineage.check(then_restore)
         branch, ranges, seqs = self._restore_args(then_restore)
         both = self._call("SELECT venom_replay.snapshot_then_restore(%s::bigint, %s, %s::bigint, %s::bigint[],"
@@ -297,6 +326,11 @@ class PostgresJournalAdapter(Adapter):
         if "restore" in both:
             self._after_restore(then_restore, both["restore"])
         else:  # new tables had to be tracked first
+            self.restore(then_restore)
+        if both["snapshot"].get("writers"):
+            # The restore could not undo what was not committed yet: once it is, restore again from
+            # scratch (the whole journal undone, the target's path redone), which is exact.
+            self._wait_for_writers(both["snapshot"]["writers"])
             self.restore(then_restore)
         return token, fp
 
