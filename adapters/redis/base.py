@@ -79,6 +79,7 @@ class RedisBase(Adapter):
         return [self.db]
 
     def _reset(self) -> None:
+        self._swaps_expected = self._swapdb_calls()
         self._at = Node(None, {})  # the root: the baseline's content
         self._tokens: dict[int, tuple[Node, float]] = {}  # checkpoint id -> (node, when taken, ms)
         self._root_keys: set[bytes] = set()
@@ -172,10 +173,28 @@ class RedisBase(Adapter):
         """Keys that expired or were evicted in spare databases (swapdb mode)."""
 
     def _barrier(self) -> None:
-        if not self.watcher.tracking:
+        if not self.watcher.tracking or self._swapped_by_others():
             self._rescan()
             return
         self._take(self.watcher.barrier())
+
+    def _swapdb_calls(self) -> int | None:
+        """How many SWAPDB the server ran since its statistics were reset (None: INFO refused)."""
+        try:
+            stats = self.client.info("commandstats")
+        except redis.RedisError:
+            return None
+        return int(stats.get("cmdstat_swapdb", {}).get("calls", 0))
+
+    def _swapped_by_others(self) -> bool:
+        """A SWAPDB we did not run (it publishes no keyspace event, and DBSIZE misses a swap with a
+        database of the same size): the server's command counter moved past our own swaps."""
+        calls = self._swapdb_calls()
+        if calls is None or self._swaps_expected is None or calls == self._swaps_expected:
+            return False
+        swapped = calls > self._swaps_expected  # fewer: CONFIG RESETSTAT ran; count from there
+        self._swaps_expected = calls
+        return swapped
 
     def _count_ok(self, dbsize: object) -> bool:
         """DBSIZE agrees with the model (else rescan). Not checkable while some presence is unknown."""

@@ -197,6 +197,8 @@ class RedisSwapAdapter(RedisBase):
             self._queue_sync(pipe, spare, drifted, refill, mark=True)
 
         replies, events = self.watcher.fenced(fill)
+        if self._swaps_expected is not None:
+            self._swaps_expected += 1  # ours
         self._refused(replies, spare)
         self._slots.move_to_end(spare)
         self._at = node

@@ -384,3 +384,33 @@ def test_dropped_subscription_is_noticed(redis_url, writer_process):
     adapter.uninstall()
     adapter.close()
     assert setting(redis_url) == ""
+
+
+@pytest.mark.parametrize("mode", ["dump", "swapdb"])
+def test_swapdb_by_the_api_with_a_database_of_the_same_size_is_noticed(redis_server, redis_url, writer_process, mode):
+    """SWAPDB publishes no keyspace event and, between databases of the same size, leaves DBSIZE as it
+    was: the server's SWAPDB counter tells."""
+    other_db = redis_server.create_database()
+    try:
+        run_writer_process(redis_url, [["SET", "user:1", "ann"], ["SET", "user:2", "bob"]])
+        run_writer_process(redis_server.url(other_db), [["SET", "report:1", "x"], ["SET", "report:2", "y"]])
+        adapter = open_adapter(redis_url, mode=mode)
+        adapter.install()
+        before = dump_content(redis_url)
+        try:
+            token, fingerprint = adapter.snapshot(checkpoint=True)
+            api = writer_process(redis_url)
+            api.execute([["SWAPDB", redis_url.rsplit("/", 1)[1], str(other_db)]])
+            assert dump_content(redis_url) != before
+            _, after_swap = adapter.snapshot(checkpoint=False)
+            assert after_swap != fingerprint  # the state changed and the fingerprint says so
+            adapter.restore(token)
+            assert dump_content(redis_url) == before
+        finally:
+            adapter.restore(adapter.baseline)
+            adapter.uninstall()
+            adapter.close()
+        assert dump_content(redis_url) == before
+    finally:
+        run_writer_process(redis_server.url(other_db), [["FLUSHDB"]])
+        redis_server.drop_database(other_db)
