@@ -5,6 +5,7 @@ own sections, such as ``[invariants]`` or ``[explore]``), and checks the ``[temp
 steers inference::
 
     [templates]
+    host = "api.example.com"                         # whose calls become templates (several hosts recorded)
     ignore_hosts = ["telemetry.local", "*.cdn.example"]
     ignore = ["GET /health", "* /static/*"]        # "METHOD path-glob" or "path-glob"
     volatile = ["$.generated_at", "header:X-Trace"]  # in every template
@@ -21,17 +22,19 @@ steers inference::
     [[templates.forbid]]                             # forbid a binding; every key is a glob, all optional
     in = "body:$.quantity"
 
-A problem raises ConfigError with one line naming the file and the key.
+Every section's keys are checked when the file is loaded (config_schema.py). A problem raises
+ConfigError with one line naming the file and the key.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from venom_replay.proxy.config_schema import check_sections
 from venom_replay.proxy.errors import ConfigError
 
 CONFIG_NAME = "venom.toml"
@@ -78,6 +81,13 @@ class InferenceConfig:
     names: dict[str, str] = field(default_factory=dict)
     bind: list[ForcedBinding] = field(default_factory=list)
     forbid: list[ForbiddenBinding] = field(default_factory=list)
+    host: str | None = None
+    """The recorded host whose calls become templates (``--host``, ``[templates] host``); None: the
+    one ``replay_target`` names, else the one with most exchanges (proxy/infer/inference.py)."""
+    host_setting: str = "--host"
+    """Where ``host`` was set, for messages."""
+    replay_target: str | None = None
+    """The URL the calls will be replayed to (``explore --target``), when known."""
 
     def host_ignored(self, host: str, port: int) -> bool:
         return any(fnmatch.fnmatchcase(host, pat) or fnmatch.fnmatchcase(f"{host}:{port}", pat) for pat in self.ignore_hosts)
@@ -107,6 +117,16 @@ class VenomConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     raw: dict[str, Any] = field(default_factory=dict)
     """Every section of the file, as read (``raw["explore"]``, ``raw["invariants"]`` ...)."""
+
+    def with_host(self, host: str | None, *, target: str | None = None) -> VenomConfig:
+        """This configuration with the host chosen on the command line (None keeps the file's) and
+        the URL the calls will be replayed to."""
+        inference = self.inference
+        if host is not None:
+            inference = replace(inference, host=host, host_setting="--host")
+        if target is not None:
+            inference = replace(inference, replay_target=target)
+        return replace(self, inference=inference)
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw.get(name, {})
@@ -157,26 +177,27 @@ def load_config(path: Path | None = None, start_dir: Path | None = None) -> Veno
         prefix = f"tool.{TOOL_KEY}."
     else:
         prefix = ""
+    check_sections(data, path, prefix)
     return VenomConfig(path=path, inference=_inference(path, prefix, data.get("templates", {})), raw=data)
 
 
 # ---------------------------------------------------------------- checking [templates]
-
-_KNOWN = {"ignore_hosts", "ignore", "volatile", "volatile_in", "names", "bind", "forbid"}
 
 
 def _inference(path: Path, prefix: str, section: Any) -> InferenceConfig:
     key = f"{prefix}templates"
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: {key} must be a table")
-    unknown = sorted(set(section) - _KNOWN)
-    if unknown:
-        raise ConfigError(f"{path}: {key}.{unknown[0]} is not a known setting (known: {', '.join(sorted(_KNOWN))})")
     cfg = InferenceConfig(
         ignore_hosts=_str_list(path, f"{key}.ignore_hosts", section.get("ignore_hosts", [])),
         ignore=_str_list(path, f"{key}.ignore", section.get("ignore", [])),
         volatile=_str_list(path, f"{key}.volatile", section.get("volatile", [])),
     )
+    host = section.get("host")
+    if host is not None:
+        if not host.strip():
+            raise ConfigError(f"{path}: {key}.host must name a host (api.example.com or host:port)")
+        cfg.host, cfg.host_setting = host.strip(), f"{path}: {key}.host"
     for v in cfg.volatile:
         _check_volatile(path, f"{key}.volatile", v)
     vin = section.get("volatile_in", {})
@@ -231,7 +252,7 @@ def _valid_transform(t: str) -> bool:
 
 
 def _check_volatile(path: Path, key: str, value: str) -> None:
-    if not (value.startswith("$") or value.startswith("header:")):
+    if not value.startswith(("$", "header:")):
         raise ConfigError(f"{path}: {key} entry {value!r} must be a JSON path ($.field) or header:<Name>")
 
 

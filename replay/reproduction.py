@@ -96,7 +96,8 @@ def replay_finding(
     from venom_replay.replay.http_client import HttpClient
     from venom_replay.replay.session import build_checkers, load_recording_once, open_databases, start_for
 
-    loaded = load_recording_once(recording, load_config())
+    # The same host as explore kept: the target's, in a recording of several hosts.
+    loaded = load_recording_once(recording, load_config().with_host(None, target=target))
     tset = loaded.templates
     actions = [Action(s) if isinstance(s, str) else
                Action(s[0], int(s[1]), recorded_prefix=len(s) > 2 and s[2] is not None, seq=s[2] if len(s) > 2 else None)

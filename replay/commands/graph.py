@@ -39,6 +39,9 @@ Examples:
 @click.option("--limit", type=click.IntRange(0), default=20, show_default=True, help="How many orderings to list (0 lists all of them).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout and nothing else.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="venom.toml to use (default: the nearest one).")
+@click.option("--host", metavar="HOST",
+              help="Learn templates from this recorded host only (host, host:port or URL), when the recording "
+                   "holds several (default: the one with most exchanges; `show` lists them).")
 def graph(
     recording: Path,
     output: Path | None,
@@ -49,6 +52,7 @@ def graph(
     limit: int,
     as_json: bool,
     config_path: Path | None,
+    host: str | None,
 ) -> None:
     """Build the transition graph of RECORDING (a .vrec file) and export it or list unseen orderings.
 
@@ -65,7 +69,7 @@ def graph(
     from venom_replay.proxy.infer.inference import infer_templates
 
     err = Console(stderr=True)
-    config = load_config(config_path)
+    config = load_config(config_path).with_host(host)
     with err.status(f"learning templates from {recording}…"):
         tset = infer_templates(recording, config.inference)
         g = build_transition_graph(tset, title=title or f"transition graph of {recording.name}")

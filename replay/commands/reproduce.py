@@ -66,7 +66,8 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
         if emit == "pytest":
             text = emit_pytest(data, finding)
         else:
-            text = emit_curl(data, finding, infer_templates(recording, load_config()))
+            host_config = load_config().with_host(None, target=target or data.get("target"))
+            text = emit_curl(data, finding, infer_templates(recording, host_config))
         if output is None:
             click.echo(text, nl=False)
         else:

@@ -11,7 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from venom_replay.proxy.errors import VenomError
-from venom_replay.proxy.recording import Exchange, read_recording
+from venom_replay.proxy.config import load_config
+from venom_replay.proxy.infer.inference import choose_host, host_key
+from venom_replay.proxy.recording import Exchange, Recording, read_recording
 from venom_replay.proxy.redact import redact_exchange, redact_path
 from venom_replay.proxy.summary import summarize
 
@@ -26,6 +28,7 @@ Examples:
   venom-replay show shop.vrec --exchanges --limit 20
   venom-replay show shop.vrec --exchange 7          # one exchange, secrets masked
   venom-replay show shop.vrec --export-redacted shop.redacted.vrec
+  venom-replay show forward.vrec --host api.example.com   # which host's calls become templates
 """
 )
 @click.argument("file", type=click.Path(dir_okay=True))
@@ -39,15 +42,22 @@ Examples:
     metavar="OUT.vrec",
     help="Write a copy with secrets masked (Authorization, cookies, password/token fields), safe to share.",
 )
-def show(file: str, as_json: bool, list_exchanges: bool, limit: int, seq: int | None, export_redacted: str | None) -> None:
+@click.option("--host", metavar="HOST",
+              help="With a recording of several hosts: the host whose calls templates, graph and explore use "
+                   "(host, host:port or URL; default: the one with most exchanges).")
+def show(file: str, as_json: bool, list_exchanges: bool, limit: int, seq: int | None, export_redacted: str | None,
+         host: str | None) -> None:
     """Summarise a recording: exchanges, sessions, endpoints, status codes, errors, notes.
 
     A recording whose last record was cut off (a proxy killed mid-write) is summarised from its
-    complete records, and the torn tail is reported with its byte offset.
+    complete records, and the torn tail is reported with its byte offset. A recording of several
+    hosts (a forward proxy) lists them, and which one's calls become templates: the others' are never
+    replayed.
     """
     rec = read_recording(file)
     summary = summarize(rec)
     summary["start_state"] = _start_state(file)
+    summary["template_host"] = _template_host(rec, host)
     if export_redacted:
         from venom_replay.proxy.importers import write_exchanges
 
@@ -61,7 +71,7 @@ def show(file: str, as_json: bool, list_exchanges: bool, limit: int, seq: int | 
     console = Console(highlight=False, soft_wrap=False, width=max(100, Console().width))
     _print_summary(console, summary)
     if list_exchanges:
-        _print_exchanges(console, rec.exchanges[:limit], len(rec.exchanges))
+        _print_exchanges(console, rec.exchanges[:limit], len(rec.exchanges), with_host=len(summary["hosts"]) > 1)
     if seq is not None:
         _print_exchange(console, _find(rec.exchanges, seq, file))
     if export_redacted:
@@ -78,6 +88,22 @@ def _start_state(file: str) -> dict | None:
     return {"file": str(state.path), "created": state.created, "summary": state.describe(),
             "databases": [{"kind": e.identity.kind, "name": e.identity.name, "address": e.identity.address,
                            "url": e.url, "content": e.stats.exported()} for e in state.entries]}
+
+
+def _template_host(rec: Recording, host: str | None) -> dict | None:
+    """The host whose calls inference keeps, as templates, graph and explore choose it (None: no
+    answered exchange); the config is read only for its [templates] host and ignore_hosts."""
+    choice = choose_host(rec.exchanges, load_config().with_host(host).inference)
+    if choice is None:
+        return None
+    return {"host": choice.host, "exchanges": choice.count, "reason": choice.reason, "not_replayed": choice.left_out}
+
+
+def _template_host_line(choice: dict) -> str:
+    why = {"chosen": "chosen", "most": "the most", "target": "the target", "only": "the only host"}[choice["reason"]]
+    others = ", ".join(f"{h} ({n})" for h, n in choice["not_replayed"].items())
+    return (f"hosts: templates are learned from {choice['host']} ({choice['exchanges']} answered exchanges, {why}); "
+            f"never replayed: {others} (--host HOST picks another)")
 
 
 def _start_state_line(start: dict | None) -> str:
@@ -103,6 +129,8 @@ def _print_summary(console: Console, s: dict) -> None:
         f"{s['errors']} errors, {s['notes']} skipped notes, {s['truncated_bodies']} truncated bodies"
     )
     console.print(escape(_start_state_line(s["start_state"])))
+    if s["template_host"] is not None and s["template_host"]["not_replayed"]:
+        console.print(f"[yellow]{escape(_template_host_line(s['template_host']))}[/]")
     if s["torn_tail"]:
         console.print(
             f"[yellow]torn tail at byte {s['torn_offset']} of {s['file_size']}: the last record is incomplete "
@@ -132,9 +160,10 @@ def _print_summary(console: Console, s: dict) -> None:
         console.print("skipped (not recorded as exchanges): " + ", ".join(f"{k} {v}" for k, v in s["note_kinds"].items()))
 
 
-def _print_exchanges(console: Console, exchanges: list[Exchange], total: int) -> None:
+def _print_exchanges(console: Console, exchanges: list[Exchange], total: int, *, with_host: bool = False) -> None:
     table = Table(title=f"Exchanges ({len(exchanges)} of {total})", title_justify="left")
-    for col in ("seq", "session", "method", "path", "status", "ms", "req bytes", "resp bytes"):
+    columns = ("seq", "session", *(("host",) if with_host else ()), "method", "path", "status", "ms", "req bytes", "resp bytes")
+    for col in columns:
         table.add_column(col, justify="right" if col in ("seq", "ms", "req bytes", "resp bytes") else "left")
     for ex in exchanges:
         status = str(ex.response.status) if ex.response is not None else "[red]error[/]"
@@ -143,6 +172,7 @@ def _print_exchanges(console: Console, exchanges: list[Exchange], total: int) ->
         table.add_row(
             str(ex.seq),
             escape(ex.session),
+            *((escape(host_key(ex)),) if with_host else ()),
             escape(ex.request.method),
             escape(path),
             status,

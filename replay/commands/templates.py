@@ -13,9 +13,9 @@ from rich.table import Table
 
 from venom_replay.proxy.config import load_config
 from venom_replay.proxy.infer.inference import infer_templates
-from venom_replay.proxy.redact import is_secret_field, is_secret_header, mask_value
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 from venom_replay.proxy.infer.values import parse_json_path
+from venom_replay.proxy.redact import is_secret_field, is_secret_header, mask_value
 
 
 @click.command(
@@ -25,6 +25,7 @@ Examples:
   venom-replay templates shop.vrec --fields          # also constants and inputs, secrets masked
   venom-replay templates shop.vrec --json | jq '.templates[] | {id, consumes}'
   venom-replay templates shop.vrec --config venom.toml
+  venom-replay templates forward.vrec --host api.example.com   # a recording of several hosts
 """
 )
 @click.argument("file", type=click.Path(dir_okay=True))
@@ -32,7 +33,10 @@ Examples:
 @click.option("--json", "as_json", is_flag=True, help="Print the templates as one JSON object on stdout.")
 @click.option("--fields", "show_fields", is_flag=True, help="Also list each template's constant and input fields with recorded examples.")
 @click.option("--show-secrets", is_flag=True, help="Print tokens, cookies and password fields in examples as recorded (masked by default).")
-def templates(file: str, config_path: str | None, as_json: bool, show_fields: bool, show_secrets: bool) -> None:
+@click.option("--host", metavar="HOST",
+              help="Learn templates from this recorded host only (host, host:port or URL), when the recording "
+                   "holds several (default: the one with most exchanges; `show` lists them).")
+def templates(file: str, config_path: str | None, as_json: bool, show_fields: bool, show_secrets: bool, host: str | None) -> None:
     """Print the action templates and value bindings learned from a recording.
 
     Each template is one kind of call (method + path pattern). "produces" lists the response values
@@ -41,7 +45,7 @@ def templates(file: str, config_path: str | None, as_json: bool, show_fields: bo
     optional query parameters or body fields) lists its variants under its name: the parts each
     adds to what all of them share, and how many calls had it.
     """
-    config = load_config(Path(config_path) if config_path else None)
+    config = load_config(Path(config_path) if config_path else None).with_host(host)
     err = Console(stderr=True, highlight=False)
     if as_json:
         tset = infer_templates(file, config)

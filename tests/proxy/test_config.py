@@ -24,7 +24,7 @@ from = "body:$.id"
 [[templates.forbid]]
 in = "body:$.quantity"
 [explore]
-max_depth = 4
+depth = 4
 """
 
 
@@ -43,7 +43,7 @@ def test_venom_toml_is_found_upwards_and_keeps_other_sections(tmp_path):
     assert inf.bind[0].source == "body:$.id" and inf.bind[0].transform == "identity"
     assert inf.forbidden("POST /orders", "body:$.quantity", "GET /stock", "body:$.n")
     assert not inf.forbidden("POST /orders", "body:$.item_id", "GET /stock", "body:$.n")
-    assert cfg.raw["explore"] == {"max_depth": 4}
+    assert cfg.raw["explore"] == {"depth": 4}
 
 
 def test_pyproject_tool_section(tmp_path):
@@ -62,7 +62,7 @@ def test_no_config_is_empty(tmp_path):
     [
         ("[templates\n", "not valid TOML"),
         ("[templates]\nignore = 3\n", "templates.ignore must be a list of strings"),
-        ("[templates]\nignroe = []\n", "templates.ignroe is not a known setting"),
+        ("[templates]\nignroe = []\n", "[templates] unknown key 'ignroe' (did you mean ignore?)"),
         ("[templates]\nvolatile = ['created_at']\n", "templates.volatile entry 'created_at' must be a JSON path"),
         ("[[templates.bind]]\nconsumer = 'a'\nin = 'path:x'\nproducer = 'b'\n", "templates.bind[0].from is required"),
         ("[[templates.bind]]\nconsumer = 'a'\nin = 'x'\nproducer = 'b'\nfrom = 'body:$.id'\n", "templates.bind[0].in 'x' must start with"),
