@@ -1,118 +1,65 @@
-"""The access-after-revoke checker: a user's write still succeeds after their role or membership
-was taken away (an old token that remembers a role, a cached permission).
+"""The access-after-revoke checker: a principal's call still succeeds after its access was taken away
+(an old token that remembers a role, a cached permission, an owner entry the server gave while the
+principal was a member).
 
-Nothing in a template says "revoke" or "needs a role", so both are judged from the recording: a
-revoke or grant by the words of its path (``DELETE /teams/{t}/members/{u}``, ``POST .../demote``),
-the user by the values of the response that handed out the caller's credential, and the writes that
-need a role by who called them in the recorded sessions.
+Who calls and what grants or revokes are come from ``principals``: Basic users, bearer tokens, API
+keys and cookies; members and ACL lists in bodies that lose a principal, permission revoke calls
+(``users/permissions/revoke {"username": "bob", ...}``), the delete of a membership resource, role
+calls by their words (``DELETE /admins/{u}``).
+
+Which later calls need the revoked access is decided with evidence, because a correct server lets
+a removed member go on reading public data or using what is still his by other rights:
+- for a revocation recognised from a body (a members or ACL list, a permission call), a call
+  counts when it addresses what the revocation was about (the object of the list and everything
+  below it, the objects whose ACL names the group, the revoked ids and the ids calls on them handed
+  out) AND the recording shows the server refusing that kind of access (read or write) for that
+  kind of revocation: a principal was refused such a call while it lacked the access (after its
+  revocation, or before a grant). The recording's own refusals are the proof that the access is
+  checked per principal, so a read the recording never saw refused is never reported.
+  Access still given explicitly by another list (another group the principal was put in, an ACL
+  entry a request named it in, or everyone) is not a finding; an owner entry the server added on
+  its own when the principal created something while it had access is reported: that access came
+  through the revoked grant (Kinto's "a member removed from a group keeps write access to the
+  records he wrote" is reported so).
+- for a role taken by a call's words (``DELETE /groups/admins/members/{u}``), writes to the same
+  resource, or the templates that in the recording only sessions managing roles made or that were
+  refused to others (the privileged ones).
+Access that follows a grant to the principal (of the same kind, or covering the call) is expected.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from venom_replay.proxy.infer.instantiate import path_params
-from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
+from venom_replay.proxy.infer.model import TemplateSet
 from venom_replay.proxy.recording import Exchange
-from venom_replay.proxy.redact import is_secret_header
-
 from venom_replay.replay.checkers.base import StepContext, StepResult, Violation
+from venom_replay.replay.checkers.principals import (
+    AccessChange,
+    AccessTracker,
+    access_class,
+    caller_names,
+    children_of,
+    covers,
+    is_grant,
+    is_revoke,
+    recorded_path,
+    refusal_evidence,
+)
 from venom_replay.replay.checkers.steps import WRITE_METHODS, succeeded
 
 __all__ = ["AccessAfterRevokeChecker", "is_grant", "is_revoke"]
 
-_MEMBERSHIP_WORD = re.compile(r"member|role|admin|permission|collaborator|grant|access|share", re.I)
-_REVOKE_WORD = re.compile(r"revoke|remove|demote|ban|suspend|disable|leave|kick|expel", re.I)
-_GRANT_WORD = re.compile(r"grant|promote|invite|join|enable", re.I)
-
-
-def _literal_segments(tpl: ActionTemplate) -> list[str]:
-    return [seg for seg in tpl.path.split("/") if seg and not seg.startswith("{")]
-
-
-def _membership_target(tpl: ActionTemplate) -> bool:
-    """The call addresses a membership or role (``/teams/{t}/members/{u}``, ``/groups/admins/members/{u}``)."""
-    segs = _literal_segments(tpl)
-    return bool(segs) and bool(_MEMBERSHIP_WORD.search(segs[-1])) and bool(tpl.params)
-
-
-def is_revoke(tpl: ActionTemplate) -> bool:
-    """The call takes a role or membership away."""
-    if tpl.method == "DELETE" and _membership_target(tpl):
-        return True
-    segs = _literal_segments(tpl)
-    return tpl.method in ("POST", "PUT", "PATCH") and bool(segs) and bool(_REVOKE_WORD.search(segs[-1]))
-
-
-def is_grant(tpl: ActionTemplate) -> bool:
-    """The call gives a role or membership."""
-    if is_revoke(tpl) or tpl.method not in ("PUT", "POST", "PATCH"):
-        return False
-    segs = _literal_segments(tpl)
-    return bool(segs) and (bool(_MEMBERSHIP_WORD.search(segs[-1])) or bool(_GRANT_WORD.search(segs[-1])))
-
-
-def _credentials(step: StepResult) -> list[str]:
-    return [v for k, v in step.request.headers if is_secret_header(k) or k.lower() == "cookie"]
-
-
-def _identity_origin(path: list[StepResult], upto: int, creds: list[str]) -> StepResult | None:
-    """The latest step before ``upto`` whose response produced the caller's credential."""
-    for s in reversed(path[:upto]):
-        for value in s.produced.values():
-            text = str(value)
-            if len(text) >= 8 and any(text in c for c in creds):
-                return s
-    return None
-
-
-def _values_of(step: StepResult) -> set[str]:
-    """Scalars the identity's origin answered with (its token, user id, role...), top level and one down."""
-    out = {str(v) for v in step.produced.values() if not isinstance(v, (dict, list))}
-    data = step.response.json() if step.response is not None else None
-    items = list(data.items()) if isinstance(data, dict) else []
-    for _, value in list(items):
-        if isinstance(value, dict):
-            items.extend(value.items())
-    out |= {str(v) for _, v in items if isinstance(v, (str, int)) and not isinstance(v, bool)}
-    return out
-
-
-def _caller_identity(path: list[StepResult]) -> set[str]:
-    """Values that name the last step's caller (user id, name...), read from the answer that handed
-    out its credential; empty when the credential came from no step on the path."""
-    creds = _credentials(path[-1])
-    if not creds:
-        return set()
-    origin = _identity_origin(path, len(path) - 1, creds)
-    if origin is None:
-        return set()
-    return _values_of(origin) - set(creds)
-
 
 def _targets_of(step: StepResult) -> set[str]:
-    """Whom a revoke addresses: the values in its path parameters and the bound values it used."""
-    params = {}
+    """Whom and what a role call addresses: its path parameters and the bound values it used."""
+    out: set[str] = set()
     segs = [s for s in step.request.path.split("?")[0].split("/") if s]
     pattern = [s for s in step.template.path.split("/") if s]
-    if len(segs) >= len(pattern):  # the target may add a path prefix in front
-        params = path_params("/" + "/".join(pattern), "/" + "/".join(segs[len(segs) - len(pattern):])) or {}
-    out = {str(v) for v in params.values()}
-    out |= {str(u.value) for loc, u in step.consumed.items() if not loc.startswith("header:") and not loc.startswith("cookie:")}
+    if len(segs) >= len(pattern):
+        out |= {seg for seg, pat in zip(segs[len(segs) - len(pattern):], pattern, strict=True) if pat.startswith("{")}
+    out |= {str(u.value) for loc, u in step.consumed.items() if not loc.startswith(("header:", "cookie:"))}
     return out
-
-
-def _still_revoked(path: list[StepResult], i: int, identity: set[str]) -> set[str]:
-    """Who of ``identity`` step ``i`` successfully revoked, unless a later grant (before the last
-    step) gave it back."""
-    revoke = path[i]
-    if not (succeeded(revoke) and is_revoke(revoke.template)):
-        return set()
-    who = identity & _targets_of(revoke)
-    if who and any(succeeded(s) and is_grant(s.template) and identity & _targets_of(s) for s in path[i + 1:-1]):
-        return set()  # the role or membership was given back
-    return who
 
 
 def _privileged_templates(tset: TemplateSet, exchanges: Mapping[int, Exchange]) -> set[str]:
@@ -121,51 +68,88 @@ def _privileged_templates(tset: TemplateSet, exchanges: Mapping[int, Exchange]) 
     managing = {sid for sid, steps in tset.sessions.items()
                 if any((t := tset.templates.get(s.template)) is not None and (is_revoke(t) or is_grant(t)) for s in steps)}
     callers: dict[str, set[str]] = {}  # sessions the call succeeded for (status unknown: counted)
-    refused: dict[str, set[str]] = {}  # sessions that were refused it (401/403)
+    refused_to: dict[str, set[str]] = {}  # sessions that were refused it (401/403)
     for sid, steps in tset.sessions.items():
         for s in steps:
             ex = exchanges.get(s.seq)
             status = ex.response.status if ex is not None and ex.response is not None else None
             # A refusal is evidence that the call needs a role, not that anyone may make it.
-            (refused if status in (401, 403) else callers).setdefault(s.template, set()).add(sid)
-    return {tid for tid in set(callers) | set(refused)
+            (refused_to if status in (401, 403) else callers).setdefault(s.template, set()).add(sid)
+    return {tid for tid in set(callers) | set(refused_to)
             if (t := tset.templates.get(tid)) is not None and t.method in WRITE_METHODS
             and callers.get(tid, set()) <= managing
-            and (callers.get(tid) or refused.get(tid, set()) - managing)}
+            and (callers.get(tid) or refused_to.get(tid, set()) - managing)}
+
+
+def _given_back(changes: list[AccessChange], revoke: AccessChange, names: frozenset[str], step: StepResult,
+                tracker: AccessTracker, path: list[StepResult]) -> bool:
+    """A grant to the principal after the revocation, of the same kind or covering the call."""
+    for c in changes:
+        if c.index <= revoke.index or c.kind != "grant" or not c.concerns(names):
+            continue
+        if c.scope.kind == revoke.scope.kind or covers(c.scope, step, tracker.book, children_of(path, c.scope, len(path))):
+            return True
+    return False
 
 
 class AccessAfterRevokeChecker:
-    """A write as user X succeeds after a call that removed X's role or membership.
-
-    Which writes need the role: for a membership of one resource (``DELETE /teams/{t}/members/{u}``),
-    writes to that same resource; for a global role, the templates that, in the recording, only
-    sessions managing roles or memberships ever called (the privileged ones).
-    """
+    """A call as principal X succeeds after a call that removed X's access to what it addresses."""
 
     name = "access-after-revoke"
 
     def __init__(self, tset: TemplateSet, exchanges: Mapping[int, Exchange] | None = None) -> None:
-        self.privileged = _privileged_templates(tset, exchanges or {})
+        exchanges = exchanges or {}
+        self.privileged = _privileged_templates(tset, exchanges)
+        self.evidence = refusal_evidence(recorded_path(tset, exchanges))
+        """``(scope kind, access class)``: what the recording shows refused to a principal without the access."""
 
     def check(self, ctx: StepContext) -> list[Violation]:
         step = ctx.step
-        tpl = step.template
-        if not succeeded(step) or tpl.method not in WRITE_METHODS or is_revoke(tpl) or is_grant(tpl):
+        if not succeeded(step) or is_revoke(step.template) or is_grant(step.template):
             return []
         path = list(ctx.path)
-        identity = _caller_identity(path)
-        for i, revoke in enumerate(path[:-1]):
-            who = _still_revoked(path, i, identity)
-            if not who:
+        tracker = AccessTracker()
+        for earlier in path[:-1]:
+            tracker.add(earlier)
+        changes = list(tracker.changes)
+        if tracker.add(step):
+            return []  # the call changes access itself
+        names = caller_names(path, len(path) - 1)
+        if not names:
+            return []
+        for revoke in changes:
+            if revoke.kind != "revoke" or not revoke.concerns(names) or _given_back(changes, revoke, names, step, tracker, path):
                 continue
-            scope = _targets_of(revoke) - who
-            if not ((scope and scope & _targets_of(step)) or tpl.id in self.privileged):
-                continue
-            return [Violation(
-                self.name,
-                f"{tpl.label} as the user {sorted(who)[0]} answered {step.response.status} after "
-                f"{revoke.template.label} removed that user's role or membership (answered {revoke.response.status})",
-                f"access-after-revoke:{revoke.template.id}:{tpl.id}",
-                {"user": sorted(who)[0], "revoked_by": revoke.template.id},
-            )]
+            if self._needs_access(revoke, step, tracker, path, names):
+                return [self._violation(revoke, path[revoke.index], step, names)]
         return []
+
+    def _needs_access(self, revoke: AccessChange, step: StepResult, tracker: AccessTracker, path: list[StepResult],
+                      names: frozenset[str]) -> bool:
+        if revoke.scope.kind.startswith("path:"):
+            if step.template.method not in WRITE_METHODS:
+                return False
+            role_call = path[revoke.index]
+            scope = _targets_of(role_call) - revoke.names()
+            return bool(scope & _targets_of(step)) or step.template.id in self.privileged
+        if (revoke.scope.kind, access_class(step.template)) not in self.evidence:
+            return False
+        if not covers(revoke.scope, step, tracker.book, children_of(path, revoke.scope, len(path) - 1)):
+            return False
+        return not tracker.book.granted_otherwise(names, step, set(revoke.scope.groups))
+
+    def _violation(self, revoke: AccessChange, revoke_step: StepResult, step: StepResult, names: frozenset[str]) -> Violation:
+        who = min(revoke.names() & names)
+        tpl = step.template
+        if revoke.scope.kind.startswith("path:"):
+            signature = f"access-after-revoke:{revoke_step.template.id}:{tpl.id}"
+        else:  # one finding per revocation and kind of access, whichever call shows it
+            signature = f"access-after-revoke:{revoke_step.template.id}:{revoke.scope.kind}:{access_class(tpl)}"
+        return Violation(
+            self.name,
+            f"{tpl.label} as {who} answered {step.response.status} after {revoke_step.template.label} took that "
+            f"access away ({revoke.how}; answered {revoke_step.response.status})",
+            signature,
+            {"user": who, "revoked_by": revoke_step.template.id, "revocation": revoke.how,
+             "access": access_class(tpl)},
+        )

@@ -22,16 +22,20 @@ from venom_replay.proxy.recording import Exchange
 from venom_replay.replay.checkers.access_after_revoke import AccessAfterRevokeChecker
 from venom_replay.replay.checkers.base import Checker
 from venom_replay.replay.checkers.deletes import DeletedStillListedChecker, UseAfterDeleteChecker
+from venom_replay.replay.checkers.inherited_identity import InheritedIdentityChecker
 from venom_replay.replay.checkers.leaky_error import LeakyErrorChecker
 from venom_replay.replay.checkers.repeated_success import RepeatedSuccessChecker
+from venom_replay.replay.checkers.resurrection import ResurrectionChecker
 from venom_replay.replay.checkers.server_error import ServerErrorChecker
 from venom_replay.replay.checkers.shape import ShapeChecker
 
 __all__ = [
     "AccessAfterRevokeChecker",
     "DeletedStillListedChecker",
+    "InheritedIdentityChecker",
     "LeakyErrorChecker",
     "RepeatedSuccessChecker",
+    "ResurrectionChecker",
     "ServerErrorChecker",
     "ShapeChecker",
     "UseAfterDeleteChecker",
@@ -49,5 +53,7 @@ def builtin_checkers(tset: TemplateSet, exchanges: Mapping[int, Exchange] | None
         DeletedStillListedChecker(tset),
         RepeatedSuccessChecker(tset, exchanges),
         AccessAfterRevokeChecker(tset, exchanges),
+        InheritedIdentityChecker(tset, exchanges),
         LeakyErrorChecker(),
+        ResurrectionChecker(tset, exchanges),
     ]

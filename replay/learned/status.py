@@ -4,6 +4,11 @@ Only "never succeeded here" facts are checked: a read after its resource was del
 a 4xx, a state-changing call repeated on the same resource that was always refused. A correct API
 refusing an ordering nobody recorded (a 4xx where the recording saw 2xx) is a sane outcome, not a
 finding, so "always succeeded" is not learned as an expectation.
+
+A refusal the recording saw may be a refusal to one identity (bob's 403 before alice granted him
+access): on an explored path where a grant to the step's caller precedes the step (a permission call,
+a members or ACL list that gained it, see ``checkers.principals``), success is what the grant is for,
+and the expectation does not apply.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from venom_replay.proxy.infer.model import TemplateSet
-
 from venom_replay.replay.checkers.base import StepResult
+from venom_replay.replay.checkers.principals import access_changes, caller_names
 from venom_replay.replay.checkers.steps import succeeded
 from venom_replay.replay.learned.model import LearnedInvariant, status_class
 from venom_replay.replay.learned.paths import situation
@@ -61,6 +66,8 @@ def check_status(inv: LearnedInvariant, path: Sequence[StepResult]) -> list[dict
     sit = situation(path, len(path) - 1)
     if sit is None or sit.kind != inv.params["situation"]:
         return []
+    if granted_before(path):
+        return []
     earlier = path[sit.earlier]
     return [
         {
@@ -69,3 +76,12 @@ def check_status(inv: LearnedInvariant, path: Sequence[StepResult]) -> list[dict
             sit.kind: f"step {sit.earlier + 1}: {earlier.request.method} {earlier.request.path}",
         }
     ]
+
+
+def granted_before(path: Sequence[StepResult]) -> bool:
+    """A successful grant to the last step's caller precedes it on the path."""
+    names = caller_names(path, len(path) - 1)
+    if not names:
+        return False
+    changes, _ = access_changes(path[:-1])
+    return any(c.kind == "grant" and c.concerns(names) for c in changes)
