@@ -22,11 +22,16 @@ __all__ = ["LeakyErrorChecker", "leaks_in"]
 _SCAN_BYTES = 64 * 1024  # error bodies are short; a huge one is scanned at its start
 
 # Statements in upper case, as drivers and ORMs print them ("select a product from the list" is English),
-# or the error markers of the usual drivers and databases in any case.
-_SQL = re.compile(
-    r"\b(?:SELECT\s+[\w*\"`.,\s()]+?\s+FROM|INSERT\s+INTO|UPDATE\s+[\w\"`.]+\s+SET|DELETE\s+FROM)\s+[\w\"`.]+"
-    r"|(?i:\[SQL:\s|\bsqlalche\.me/e/|\bpsycopg2?\.errors\.|\bsqlite3\.\w*Error|\bpymysql\.err\.|\bSQLSTATE\b"
-    r"|\bORA-\d{5}\b|\bduplicate key value violates unique constraint\b)")
+# or the error markers of the usual drivers and databases in any case. The statement itself is quoted
+# when the body has one: it says more than the driver's name.
+_SQL_STATEMENT = re.compile(
+    r"\b(?:SELECT\s+[\w*\"`.,\s()]+?\s+FROM|INSERT\s+INTO|UPDATE\s+[\w\"`.]+\s+SET|DELETE\s+FROM)\s+[\w\"`.]+")
+# A driver prints SQLSTATE in capitals with its code (PDO's ``SQLSTATE[23000]``, ``SQLSTATE 23505``);
+# MLflow's ``"sqlstate": "KAM00"`` is an error-class field in every one of its JSON errors, no leak.
+_SQL_MARKER = re.compile(
+    r"(?i:\[SQL:\s|\bsqlalche\.me/e/|\bpsycopg2?\.errors\.|\bsqlite3\.\w*Error|\bpymysql\.err\."
+    r"|\bORA-\d{5}\b|\bduplicate key value violates unique constraint\b)"
+    r"|\bSQLSTATE(?:\[[0-9A-Z]{5}\]|:?\s+[0-9A-Z]{5}\b)")
 _TRACE = re.compile(
     r"Traceback \(most recent call last\)|\bFile \"[^\"]+\.py\", line \d+"
     r"|\bat [\w$.]+\([\w$]+\.(?:java|kt|scala):\d+\)|\bException in thread \""
@@ -42,25 +47,38 @@ _SECRETS = {
 
 def leaks_in(body: str, sent: str) -> list[tuple[str, str]]:
     """(kind, excerpt) for each kind of leak in an error ``body``; secrets that the request itself
-    sent (``sent``: its path, query, headers and body as text) are the caller's own, not a leak."""
+    sent (``sent``: its path, query, headers and body as text) are the caller's own, not a leak.
+    No excerpt repeats a secret the body holds (an SQL statement's parameters often do)."""
+    secrets = [(kind, m) for kind, pattern in _SECRETS.items() for m in pattern.finditer(body)]
     found: list[tuple[str, str]] = []
-    for kind, pattern in (("SQL statement", _SQL), ("stack trace", _TRACE)):
-        m = pattern.search(body)
+    sql = _SQL_STATEMENT.search(body) or _SQL_MARKER.search(body)
+    for kind, m in (("SQL statement", sql), ("stack trace", _TRACE.search(body))):
         if m:
-            found.append((kind, _excerpt(body, m.start(), m.end())))
-    for kind, pattern in _SECRETS.items():
-        m = next((m for m in pattern.finditer(body) if m.group(0) not in sent), None)
+            found.append((kind, _excerpt(body, m.start(), m.end(), [s for _, s in secrets])))
+    for kind in _SECRETS:
+        m = next((m for k, m in secrets if k == kind and m.group(0) not in sent), None)
         if m:
-            found.append((kind, _excerpt(body, m.start(), m.end(), secret=True)))
+            found.append((kind, _masked(m.group(0))))
     return found
 
 
-def _excerpt(body: str, start: int, end: int, *, secret: bool = False) -> str:
-    """A short excerpt around a match, on one line; a secret shows only its first characters."""
-    if secret:
-        return body[start:start + 8] + "…"
-    text = " ".join(body[max(0, start - 20):min(len(body), end + 60)].split())
-    return text[:100] + ("…" if len(text) > 100 else "")
+def _masked(secret: str) -> str:
+    """A secret shown by its first characters only."""
+    return secret[:8] + "…"
+
+
+def _excerpt(body: str, start: int, end: int, secrets: list[re.Match[str]]) -> str:
+    """A short excerpt from a match on, on one line (JSON's escaped line breaks too), secrets masked."""
+    stop = min(len(body), end + 60)
+    text, at = [], start
+    for m in sorted(secrets, key=lambda m: m.start()):
+        if m.end() <= at or m.start() >= stop:
+            continue
+        text += [body[at:m.start()], _masked(m.group(0))]
+        at = m.end()
+    text.append(body[at:max(at, stop)])
+    flat = " ".join(re.sub(r"\\[nrt]", " ", "".join(text)).split())
+    return flat[:100] + ("…" if len(flat) > 100 else "")
 
 
 def _request_text(ctx: StepContext) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 from venom_replay.proxy.recording import Request, Response
 from venom_replay.replay.checkers.base import StepContext, StepResult
@@ -46,6 +45,7 @@ def test_mlflow_duplicate_user_leaks_the_statement_and_a_password_hash():
     (500, JAVA_TRACE, ["stack trace"]),
     (409, '{"error": "ERROR: duplicate key value violates unique constraint \\"orders_pkey\\""}', ["SQL statement"]),
     (403, json.dumps({"error": "denied", "owner_hash": BCRYPT}), ["password hash"]),
+    (500, '{"error": "SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry"}', ["SQL statement"]),
 ])
 def test_each_kind_of_leak(status, body, kinds):
     [v] = LeakyErrorChecker().check(step(status, body))
@@ -57,6 +57,20 @@ def test_each_kind_of_leak(status, body, kinds):
     (400, '{"error": "select a product from the list first"}', ""),  # English, not SQL
     (200, FLASK_TRACE, ""),  # not an error answer
     (400, json.dumps({"error": "weak password", "password": BCRYPT}), json.dumps({"password": BCRYPT})),  # echoed back
+    # MLflow's JSON errors all carry an error class under "sqlstate": no SQL in them
+    (404, json.dumps({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "User with username=carol not found",
+                      "sqlstate": "KAM00", "error_class": "RESOURCE_NOT_FOUND"}), ""),
 ])
 def test_ordinary_errors_and_echoes_are_not_leaks(status, body, sent):
     assert LeakyErrorChecker().check(step(status, body, sent)) == []
+
+
+def test_the_statement_is_quoted_and_a_hash_in_its_parameters_is_masked():
+    """A short statement puts its parameters inside the excerpt: the hash there is masked as well."""
+    scrypt = "scrypt:32768:8:1$Qw7dGf0aJ2kLm9Zx$" + "8f3a1c2b" * 8
+    body = json.dumps({"message": "UNIQUE constraint failed: users.username (sqlite3.IntegrityError)\n"
+                                  f"[SQL: INSERT INTO users (name, hash) VALUES (?, ?)]\n[parameters: ('al', '{scrypt}')]"})
+    [v] = LeakyErrorChecker().check(step(400, body, sent='{"name": "al", "password": "pw1"}'))
+    sql = v.message.partition("SQL statement: ")[2]
+    assert sql.startswith("INSERT INTO users (name, hash) VALUES (?, ?)] [parameters: ('al', 'scrypt:3…"), sql
+    assert "8f3a1c2b" not in v.message and "\\n" not in v.message
