@@ -45,15 +45,22 @@ class ExploreOptions:
     """Replay the recording first (measures the replay agreement, confirms learned oracles, gives the
     prefix roots)."""
     shrink: bool = True
+    min_agreement: float = 0.5
+    """Share of the replayed recorded steps that must answer with their recorded status class (2xx, 4xx...)
+    for the target to count as the recorded API; below it the run is not searched and exits 2. Half:
+    a changed start state or a few changed endpoints stay above it, a server answering 404 (or
+    nothing) to everything falls far below."""
 
     # Keys of [explore] in venom.toml, with the type each must have.
     CONFIG_KEYS = {"strategy": str, "depth": int, "max_transitions": int, "time_limit": (int, float),
                    "max_recorded_steps": int, "prefix_roots": int, "prefix_depth": int, "swap_identities": bool,
-                   "learned": bool, "timeout": (int, float)}
+                   "learned": bool, "timeout": (int, float), "min_agreement": (int, float)}
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r} (choose {', '.join(STRATEGIES)})")
+        if not 0 <= self.min_agreement <= 1:
+            raise ConfigError(f"min_agreement = {self.min_agreement!r}: expected a share between 0 and 1")
 
     @classmethod
     def from_config(cls, config: VenomConfig) -> ExploreOptions:

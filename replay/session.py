@@ -82,9 +82,10 @@ def build_checkers(loaded: LoadedRecording, *, invariants: Path | None = None, l
         checkers.append(LearnedChecker(learn_invariants(loaded.templates, loaded.recording, loaded.config), loaded.config))
     if invariants is not None:
         checkers.append(PythonInvariants(invariants))
-    queries = sql_invariants_from_config(loaded.config.raw, str(loaded.config.path or "config"))
+    source = str(loaded.config.path or "config")
+    queries = sql_invariants_from_config(loaded.config.raw, source)
     if queries:
-        checkers.append(SqlInvariants(queries))
+        checkers.append(SqlInvariants(queries, source))
     return checkers, notes
 
 
@@ -127,7 +128,11 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
                     on_checkers: Callable[[list], None] | None = None) -> Any:
     """Explore ``loaded`` against ``target`` with the databases of ``db_urls`` rolled back.
 
-    Returns the ``ExploreResult`` (the databases are restored and our objects removed by then)."""
+    Returns the ``ExploreResult`` (the databases are restored and our objects removed by then). The
+    user's invariants are checked against the opened databases first: one naming an unknown database,
+    or failing on them, is a ``ConfigError`` before anything is installed; one that fails later is in
+    the result's ``invariant_errors``."""
+    from venom_replay.replay.checkers import user_invariants
     from venom_replay.replay.explorer import Limits, explore
 
     checkers, notes = build_checkers(loaded, invariants=invariants, learned=options.learned)
@@ -135,9 +140,11 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     if on_checkers is not None:
         on_checkers(checkers)
     limits = Limits(depth=options.depth, max_transitions=options.max_transitions, time_limit=options.time_limit,
-                    prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps)
+                    prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps,
+                    min_agreement=options.min_agreement)
     start = start_for(loaded, db_urls, notes)
     with open_databases(db_urls) as dbs:
+        user_invariants.prepare_invariants(checkers, dbs.handles)
         result = explore(loaded.templates, target, dbs.adapter, strategy=options.strategy, limits=limits,
                          checkers=checkers, progress=progress, databases=dbs.handles,
                          swap_identities=options.swap_identities, timeout=options.timeout,
@@ -145,4 +152,6 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
                          recorded_exchanges=loaded.exchanges, start_state=start)
     result.warnings[:0] = notes
     result.databases = list(db_urls)
+    result.invariant_errors = user_invariants.invariant_errors(checkers)
+    result.warnings.extend(result.invariant_errors)
     return result

@@ -95,19 +95,33 @@ Examples:
 @click.option("--no-learned", is_flag=True, help="Do not check the invariants learned from the recording.")
 @click.option("--timeout", type=click.FloatRange(0.1), default=None,
               help=f"Seconds to wait for each reply (default {DEFAULTS.timeout:g}).")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=None, metavar="SHARE",
+              help="Share of the recorded steps that must answer with their recorded status class when the recording "
+                   "is replayed first; below it the target is not the recorded API: nothing is explored and the exit "
+                   f"code is 2 (default {DEFAULTS.min_agreement:g}; 0 turns the check off).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout and nothing else (progress goes to stderr).")
+@click.option("--host", metavar="HOST", help="With a recording of several hosts: replay this one's calls only (default: the --target's host if recorded, else the one with most exchanges).")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
             max_transitions: int | None, time_limit: float | None, max_recorded_steps: int | None,
             prefix_roots: int | None, prefix_depth: int | None,
             swap_identities: bool, invariants: Path | None,
-            config_path: Path | None, no_learned: bool, timeout: float | None, as_json: bool) -> None:
+            config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
     Between branches the databases given with --db are rolled back; after every step the built-in
     checkers (server errors, response shape, use after delete, deleted but listed, repeated
     success, access after a role change), the learned invariants and yours are checked. Each bug
-    is reported once, with the shortest sequence that reproduces it. Exit code: 1 findings, 0 none,
-    2 usage or set-up errors.
+    is reported once, with the shortest sequence that reproduces it.
+
+    \b
+    Exit codes:
+      0  no findings
+      1  findings
+      2  usage or set-up error, or a target that did not behave like the recording (fewer than
+         --min-agreement of the recorded steps answered with their recorded status class), stopped
+         answering, or a user invariant that could not run (reports are written when the run got
+         that far)
+      3  the databases were not restored to their content before the run (wins over 1 and 2)
     """
     import json
 
@@ -115,17 +129,18 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     from venom_replay.replay.http_client import Target
     from venom_replay.replay.options import ExploreOptions
     from venom_replay.replay.report import write_reports
+    from venom_replay.replay.report.outcome import EXIT_INTERRUPTED, outcome
     from venom_replay.replay.session import load_recording_once, run_exploration
 
     console = Console(stderr=True)
     Target.parse(target)  # a bad URL is a one-line error before anything is installed
     if report_dir.exists() and not report_dir.is_dir():
         raise ConfigError(f"--report {report_dir}: exists and is not a directory")
-    config = load_config(config_path)
+    config = load_config(config_path).with_host(host, target=target)
     options = ExploreOptions.from_config(config).with_overrides(
         strategy=strategy, depth=depth, max_transitions=max_transitions, time_limit=time_limit,
         max_recorded_steps=max_recorded_steps, prefix_roots=prefix_roots,
-        prefix_depth=prefix_depth, timeout=timeout, swap_identities=swap_identities or None,
+        prefix_depth=prefix_depth, timeout=timeout, min_agreement=min_agreement, swap_identities=swap_identities or None,
         learned=False if no_learned else None)
 
     loaded = load_recording_once(recording, config)
@@ -142,13 +157,9 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     print_summary(console, report, report_dir)
-    if result.interrupted:
+    verdict = outcome(report)
+    for line in verdict.problems:
+        click.echo(f"error: {line}", err=True)
+    if verdict.code == EXIT_INTERRUPTED:
         console.print("[yellow]interrupted[/]: the databases were restored; reports hold what was found so far")
-        sys.exit(130)
-    if result.stopped == "target-down":
-        reason = next((w for w in result.warnings if "unreachable" in w or "timed out" in w), "no answer")
-        click.echo(f"error: the target {target} stopped answering; the run ended (databases restored): {reason}", err=True)
-        sys.exit(2)
-    if result.db_restored is False:
-        console.print("[red]error:[/] the databases' content differs from before the run; see `venom-replay db check`")
-    sys.exit(1 if report["findings"] else 0)
+    sys.exit(verdict.code)

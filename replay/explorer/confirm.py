@@ -9,8 +9,12 @@ What the recording itself does is the API's normal behaviour: a built-in checker
 here is not reported later (a warning says so), and learned oracles drop the invariants that the
 recording breaks. The share of steps that answer with the recorded status class is the replay
 agreement, which every run reports: low agreement means the exploration runs against another API
-than the recording shows. On the way, states after recorded writes are kept as candidate search
-roots (see prefix.py).
+than the recording shows. Below ``min_agreement`` (``--min-agreement``) the run says the target does
+not behave like the recording and does not search it: a server answering 404 to everything, or not
+answering at all, would otherwise pass as "no findings". The replay also stops after
+``UNANSWERED_AFTER`` recorded steps in a row got no answer (each waited its timeout), so a target
+that accepts connections and never answers ends the run in a few timeouts. On the way, states after
+recorded writes are kept as candidate search roots (see prefix.py).
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from venom_replay.replay.explorer.prefix import ends_prefix, prefix_end
 from venom_replay.replay.explorer.state import ValueKey
 from venom_replay.replay.explorer.steps import TIME_LIMIT
 from venom_replay.replay.findings import Action
+from venom_replay.replay.options import DEFAULTS
 
 if TYPE_CHECKING:
     from venom_replay.replay.explorer.core import Explorer
 
 FIRST_MISMATCHES = 20
 """Mismatches listed in the report (the count covers all)."""
+UNANSWERED_AFTER = 3
+"""Recorded steps in a row without any answer after which the replay gives up on the target."""
 
 
 @dataclass(slots=True)
@@ -46,6 +53,20 @@ class ReplayAgreement:
     same_status_class: int = 0
     mismatches: list[dict[str, Any]] = field(default_factory=list)
     """The first ``FIRST_MISMATCHES``: seq, session, template, method, path, recorded and live status."""
+    min_agreement: float = DEFAULTS.min_agreement
+    """Below this share of replayed steps with the recorded status class, the target is not the recorded API."""
+    unanswered: bool = False
+    """The replay stopped because ``UNANSWERED_AFTER`` steps in a row got no answer."""
+
+    @property
+    def share(self) -> float | None:
+        """Replayed steps that got the recorded status class, as a share (None: none replayed)."""
+        return self.same_status_class / self.steps if self.steps else None
+
+    @property
+    def like_recording(self) -> bool:
+        """Whether the target answered the replayed recording as recorded, often enough to explore it."""
+        return self.share is None or self.share >= self.min_agreement
 
     def note(self, step: Step, session: str, recorded: Exchange | None, result: StepResult) -> None:
         self.steps += 1
@@ -61,7 +82,8 @@ class ReplayAgreement:
 
     def as_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "same_status_class": self.same_status_class, "recorded": self.recorded,
-                "first_mismatches": list(self.mismatches)}
+                "first_mismatches": list(self.mismatches), "min_agreement": self.min_agreement,
+                "like_recording": self.like_recording, "unanswered": self.unanswered}
 
 
 def recorded_order(ex: Explorer) -> list[tuple[str, Step]]:
@@ -71,12 +93,14 @@ def recorded_order(ex: Explorer) -> list[tuple[str, Step]]:
     return sorted(steps, key=lambda pair: pair[1].seq)
 
 
-def confirm_recorded(ex: Explorer, exchanges: Mapping[int, Exchange], *, max_steps: int) -> ReplayAgreement:
+def confirm_recorded(ex: Explorer, exchanges: Mapping[int, Exchange], *, max_steps: int,
+                     min_agreement: float = DEFAULTS.min_agreement) -> ReplayAgreement:
     """Replay the recording from the baseline (at most ``max_steps`` steps, within the time budget)."""
     runner, position = ex.steps, ex.position
     order = recorded_order(ex)
     last_of = {session: step.seq for session, step in order}
-    agreement = ReplayAgreement(recorded=len(order))
+    agreement = ReplayAgreement(recorded=len(order), min_agreement=min_agreement)
+    unanswered = 0
     position.goto_root()
     values: dict[ValueKey, Any] = {}
     path: list[StepResult] = []
@@ -102,7 +126,14 @@ def confirm_recorded(ex: Explorer, exchanges: Mapping[int, Exchange], *, max_ste
         agreement.note(step, session, recorded, res)
         if res.response is None:
             ex.warnings.add("transport", f"replaying the recording, step {step.seq} ({step.template}): {res.error}")
+            unanswered += 1
+            if unanswered >= UNANSWERED_AFTER and not runner.target_down:
+                # Each of them waited the whole timeout: searching on would wait it at every step.
+                agreement.unanswered = runner.target_down = True
+                ex.warnings.add("unanswered", f"the target did not answer {unanswered} recorded steps in a row: "
+                                "the run ended")
             continue
+        unanswered = 0
         before = values
         values = runner.bind(values, res, action)
         path.append(res)

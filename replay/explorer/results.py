@@ -23,6 +23,8 @@ class StopReason(enum.StrEnum):
     TIME_LIMIT = "time-limit"
     INTERRUPTED = "interrupted"
     TARGET_DOWN = "target-down"
+    UNLIKE_RECORDING = "unlike-recording"
+    """The replay of the recording showed a target that does not answer like the recorded API: not searched."""
 
 
 @dataclass(slots=True)
@@ -37,6 +39,8 @@ class Limits:
     """Longest explored sequence after a recorded prefix (the baseline's is ``depth``)."""
     recorded_steps: int = DEFAULTS.max_recorded_steps
     """At most this many recorded steps are replayed before the search."""
+    min_agreement: float = DEFAULTS.min_agreement
+    """Below this share of replayed recorded steps with their recorded status class, no search."""
 
 
 @dataclass(slots=True)
@@ -82,11 +86,19 @@ class ExploreResult:
     prefix_roots: int = 0
     """States reached by prefixes of the recorded replay that the search also started from."""
     replay_agreement: dict[str, Any] | None = None
-    """``{"steps": N, "same_status_class": M, "recorded": R, "first_mismatches": [...]}``: how many
-    recorded steps the replay of the recording sent and how many answered with the recorded status
-    class (None: the recording was not replayed)."""
+    """``{"steps": N, "same_status_class": M, "recorded": R, "first_mismatches": [...], "min_agreement":
+    0.5, "like_recording": bool, "unanswered": bool}``: how many recorded steps the replay of the
+    recording sent, how many answered with the recorded status class, and whether that is enough for
+    the target to count as the recorded API (None: the recording was not replayed)."""
     time_cut: list[str] = field(default_factory=list)
     """Phases the time limit cut short (``recorded``, ``search``, ``shrink``, ``confirm``)."""
+    invariant_errors: list[str] = field(default_factory=list)
+    """User invariants that could not run during the run (each said once; none of them is a finding)."""
+
+    @property
+    def like_recording(self) -> bool:
+        """False when the replay of the recording showed a target unlike the recorded API."""
+        return self.replay_agreement is None or self.replay_agreement.get("like_recording", True)
 
     @property
     def interrupted(self) -> bool:

@@ -15,6 +15,7 @@ import networkx as nx
 
 from venom_replay.graph.export import render_html
 from venom_replay.replay.report.json_report import agreement_line
+from venom_replay.replay.report.outcome import outcome
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}
@@ -84,6 +85,7 @@ def html_report(report: dict[str, Any], graph: nx.Graph | None) -> str:
         f"{html.escape(report['strategy'])} · depth {report['depth']}</header><main>",
         "<div class=stats>" + "".join(f"<div class=stat>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in stats)
         + f"<div class=stat>db restored{restored_html}</div></div>",
+        "".join(f"<p class='warn bad'><b>{html.escape(line)}</b></p>" for line in outcome(report).problems),
         f"<p>{html.escape(agreement_line(agreement) or 'the recording was not replayed')}</p>",
         "<h2>Findings</h2>",
         "".join(_finding_html(f) for f in report["findings"]) or "<p class=good>No findings.</p>",

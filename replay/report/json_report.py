@@ -4,7 +4,11 @@ Top level: ``states``, ``transitions``, ``db_restored``, ``findings``, ``warning
 ``dropped_invariants``, ``replay_agreement`` (``steps``: recorded steps replayed, ``same_status_class``:
 how many answered with the recorded status class, ``recorded``: how many there are,
 ``first_mismatches``: the first that did not, with recorded and live status) and run facts (target,
-strategy, limits, timing, ``time_cut``: phases the time limit cut short). Each finding has
+strategy, limits, timing, ``time_cut``: phases the time limit cut short), ``invariant_errors`` (user
+invariants that could not run), and ``exit_code`` with ``problems`` (outcome.py: 3 when the databases
+were not restored, 2 when the target did not behave like the recording, stopped answering or an
+invariant could not run, 1 findings, 0 none). ``replay_agreement`` also holds ``min_agreement``,
+``like_recording`` and ``unanswered`` (the replay stopped on a target that did not answer). Each finding has
 ``checker``, ``message``, ``signature`` (= ``bucket``), ``count``, ``sequence`` (steps with
 ``template``, ``method``, ``path``, ``status``, ``example``, and for a step of the recording
 ``recorded_prefix`` and ``recorded_seq``, the recorded exchange it replays), ``notes`` and
@@ -25,6 +29,7 @@ from venom_replay.replay.checkers.base import StepResult
 from venom_replay.replay.explorer import ExploreResult
 from venom_replay.replay.findings import Finding
 from venom_replay.replay.learned.model import jsonable
+from venom_replay.replay.report.outcome import outcome
 
 REPORT_VERSION = 1
 BODY_CHARS = 4000
@@ -118,6 +123,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "suppressed": dict(result.suppressed),
         "dropped_invariants": jsonable(result.dropped_invariants),
+        "invariant_errors": list(result.invariant_errors),
     }
 
 
@@ -136,6 +142,8 @@ def write_reports(result: ExploreResult, directory: Path) -> dict[str, Any]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     report = result_dict(result)
+    verdict = outcome(report)
+    report["exit_code"], report["problems"] = verdict.code, list(verdict.problems)
     write_json(report, directory)
     write_junit(report, directory)
     write_markdown(report, directory)
