@@ -112,6 +112,19 @@ class SQLiteBase(Adapter):
         return self.imported(stats)
 
 
+def _conflict_conditions(conn: sqlite3.Connection, table: str) -> list[str]:
+    """SQL conditions (on ``table``'s rows, against NEW) for each key an insert can conflict on: the
+    rowid and every unique index on plain columns (NULLs never conflict, and ``=`` with NULL is false)."""
+    conditions = ["rowid = NEW.rowid"]
+    for _, name, unique, _origin, partial in conn.execute(f"PRAGMA index_list({qi(table)})").fetchall():
+        if not unique or partial:
+            continue
+        columns = [r[2] for r in conn.execute(f"PRAGMA index_info({qi(name)})").fetchall()]
+        if columns and all(columns):
+            conditions.append(" AND ".join(f"{qi(c)} = NEW.{qi(c)}" for c in columns))
+    return conditions
+
+
 class SQLiteTriggerAdapter(SQLiteBase):
     restores_across_branches = False
     label = "SQLite triggers mode"
@@ -171,7 +184,21 @@ class SQLiteTriggerAdapter(SQLiteBase):
                 new.append(table.name)
                 t, lit = qi(table.name), "'" + table.name.replace("'", "''") + "'"
                 old_vals = " || ',' || ".join(f"quote(OLD.{qi(c)})" for c in table.columns) or "''"
-                conn.execute(f"CREATE TRIGGER {qi(prefix + '_i')} AFTER INSERT ON {t} BEGIN INSERT INTO {JOURNAL}"
+                # INSERT OR REPLACE deletes the rows it conflicts with without firing delete triggers
+                # (unless the API's connection set recursive_triggers): the rows it may replace are
+                # journalled before ('P'), kept as deletes after the insert if they are gone or had its
+                # rowid, else marked dead ('X'; ids are never reused, the fingerprint reads by id).
+                conflicts = _conflict_conditions(conn, table.name)
+                where = " OR ".join(f"({cond})" for cond in conflicts)  # one entry per row, however many keys match
+                pre = (f" INSERT INTO {JOURNAL} (tbl, op, rid, vals) SELECT {lit}, 'P', rowid, {old_vals.replace('OLD.', '')}"
+                       f" FROM {t} WHERE {where};")
+                if conflicts:
+                    conn.execute(f"CREATE TRIGGER {qi(prefix + '_p')} BEFORE INSERT ON {t} BEGIN"
+                                 f" UPDATE {JOURNAL} SET op = 'X' WHERE op = 'P' AND tbl = {lit};{pre} END")
+                settle = (f" UPDATE {JOURNAL} SET op = CASE WHEN rid = NEW.rowid OR NOT EXISTS (SELECT 1 FROM {t}"
+                          f" WHERE rowid = {JOURNAL}.rid) THEN 'D' ELSE 'X' END WHERE op = 'P' AND tbl = {lit};"
+                          if conflicts else "")
+                conn.execute(f"CREATE TRIGGER {qi(prefix + '_i')} AFTER INSERT ON {t} BEGIN{settle} INSERT INTO {JOURNAL}"
                              f" (tbl, op, new_rid) VALUES ({lit}, 'I', NEW.rowid); END")
                 conn.execute(f"CREATE TRIGGER {qi(prefix + '_u')} AFTER UPDATE ON {t} BEGIN INSERT INTO {JOURNAL}"
                              f" (tbl, op, rid, new_rid, vals) VALUES ({lit}, 'U', OLD.rowid, NEW.rowid, {old_vals}); END")
@@ -241,6 +268,8 @@ class SQLiteTriggerAdapter(SQLiteBase):
                                    (hwm,)).fetchall()
             touched = set()
             for tbl, op, rid, new_rid, vals in entries:
+                if op in ("P", "X"):  # rows an insert might have replaced, settled by its after trigger
+                    continue
                 table = self.tables.get(tbl)
                 if table is None:
                     raise AdapterError(f"journal names table {tbl!r}, which no longer exists; use mode=backup")
@@ -252,7 +281,10 @@ class SQLiteTriggerAdapter(SQLiteBase):
                     # vals was built by quote() inside our trigger: exact SQL literals
                     conn.execute(f"INSERT INTO {t} ({cols}) VALUES (?{', ' + vals if table.columns else ''})", (rid,))
                 touched.add(tbl)
-            conn.execute(f"DELETE FROM {JOURNAL} WHERE id > ?", (hwm,))  # also what our own writes journalled
+            # What our own writes journalled goes too; user triggers that fired during the restore may
+            # have written other tables: those must be hashed again, or a leak would look restored.
+            touched |= {r[0] for r in conn.execute(f"SELECT DISTINCT tbl FROM {JOURNAL} WHERE id > ?", (hwm,))}
+            conn.execute(f"DELETE FROM {JOURNAL} WHERE id > ?", (hwm,))
             if sequences is not None:
                 put_sequences(conn, dict(sequences))
             conn.execute("COMMIT")

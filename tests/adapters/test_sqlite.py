@@ -102,3 +102,46 @@ def test_killed_run_recovered_on_next_install(shop_url):
 def test_random_writes_restore_exactly(sqlite_url, mode, examples):
     run_writer_process(sqlite_url, ["PRAGMA journal_mode = WAL", *PROPERTY_SCHEMA["sqlite"]])
     check_random_writes_restore_exactly(sqlite_url, "sqlite", examples, mode=mode)
+
+@pytest.mark.parametrize("mode", ["triggers", "backup"])
+def test_insert_or_replace_upsert_and_ignore_are_undone_exactly(shop_url, writer_process, mode):
+    """REPLACE deletes the rows it conflicts with (on the key or a unique column) without firing delete
+    triggers on the API's connection; the rows must come back all the same."""
+    adapter = open_adapter(shop_url, mode=mode)
+    adapter.install()
+    before = dump_content(shop_url)
+    fingerprint = adapter.fingerprint()
+    token = adapter.checkpoint()
+    api = writer_process(shop_url)
+    api.execute(["INSERT OR REPLACE INTO customers (id, email, score) VALUES (1, 'a@x', 7)",  # same key, same email
+                 "INSERT OR REPLACE INTO customers (id, email) VALUES (9, 'b@x')",  # conflicts on email only
+                 "REPLACE INTO orders (id, customer_id, total) VALUES (2, 1, 100)",
+                 "INSERT OR IGNORE INTO orders (id, customer_id, total) VALUES (3, 1, 1)",  # kept as it was
+                 "INSERT INTO orders (id, customer_id, total) VALUES (1, 1, 0)"
+                 " ON CONFLICT(id) DO UPDATE SET total = excluded.total"])
+    assert dump_content(shop_url) != before
+    adapter.restore(token)
+    assert dump_content(shop_url) == before
+    assert adapter.fingerprint() == fingerprint
+    adapter.restore(adapter.baseline)
+    adapter.uninstall()
+    adapter.close()
+    assert installed_objects(shop_url) == []
+
+
+def test_a_user_trigger_writing_during_a_restore_is_not_called_restored(shop_url, writer_process):
+    """Triggers mode cannot stop user triggers firing while it writes rows back: what they write must
+    show in the fingerprint (so the run says the database was not restored), never pass unseen."""
+    run_writer_process(shop_url, ["CREATE TABLE audit_log (what TEXT)",
+                                  "CREATE TRIGGER audit AFTER DELETE ON orders BEGIN"
+                                  " INSERT INTO audit_log VALUES ('order deleted'); END"])
+    adapter = open_adapter(shop_url, mode="triggers")
+    adapter.install()
+    fingerprint = adapter.fingerprint()
+    token = adapter.checkpoint()
+    writer_process(shop_url).execute(["INSERT INTO orders (customer_id, total) VALUES (1, 3)"])
+    adapter.restore(token)  # deleting the new order fires the user's trigger
+    assert [rows for name, rows in dump_content(shop_url).items() if "audit_log" in name] == [[repr(("order deleted",))]]
+    assert adapter.fingerprint() != fingerprint
+    adapter.uninstall()
+    adapter.close()
