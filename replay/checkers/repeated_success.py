@@ -3,7 +3,8 @@ double cancel, paying twice).
 
 Care against false positives: a repeat is only suspicious for action calls on one resource (``POST
 /orders/{id}/refund``), not for creates, idempotent PUTs or PATCHes, and never when the recording
-itself shows the same call succeeding twice on one resource; when the recording shows the second
+itself shows the same call succeeding twice on one resource, nor when another write to the same
+resource succeeded in between (delete, restore, delete, restore); when the recording shows the second
 call failing, any write that repeats is suspicious.
 """
 
@@ -15,7 +16,7 @@ from venom_replay.proxy.infer.instantiate import path_params
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 from venom_replay.proxy.recording import Exchange
 
-from venom_replay.replay.checkers.base import StepContext, Violation
+from venom_replay.replay.checkers.base import StepContext, StepResult, Violation
 from venom_replay.replay.checkers.steps import WRITE_METHODS, succeeded
 
 __all__ = ["RepeatedSuccessChecker", "recorded_repeats"]
@@ -41,6 +42,20 @@ def recorded_repeats(tset: TemplateSet, exchanges: Mapping[int, Exchange]) -> tu
     return ok_twice, failed_again
 
 
+def _segments(path: str) -> list[str]:
+    return [seg for seg in path.split("?")[0].split("/") if seg]
+
+
+def _changed_between(between: list[StepResult], step: StepResult) -> bool:
+    """Another call succeeded in writing the same resource between the two (its path carries every id
+    of the repeated call's path), so the second success may be as legitimate as the first."""
+    ids = set((path_params(step.template.path, step.request.path) or {}).values())
+    if not ids:
+        return False
+    return any(s.template.id != step.template.id and s.template.method in WRITE_METHODS and succeeded(s)
+               and ids <= set(_segments(s.request.path)) for s in between)
+
+
 class RepeatedSuccessChecker:
     """A state-changing call on one resource succeeds again where once is the only sane outcome
     (double refund, double cancel, paying twice)."""
@@ -64,8 +79,11 @@ class RepeatedSuccessChecker:
         step = ctx.step
         if not succeeded(step) or not self.suspicious(step.template):
             return []
-        for earlier in list(ctx.path)[:-1]:
+        path = list(ctx.path)
+        for i, earlier in enumerate(path[:-1]):
             if earlier.template.id == step.template.id and succeeded(earlier) and earlier.request.path == step.request.path:
+                if _changed_between(path[i + 1:-1], step):
+                    continue  # delete, restore, delete, restore: each restore had something to undo
                 return [Violation(
                     self.name,
                     f"{step.template.label} succeeded twice on the same resource ({step.request.path}): "
