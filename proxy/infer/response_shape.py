@@ -1,9 +1,18 @@
 """The expected shape of a template's responses: a JSON schema inferred from recorded bodies.
 
 Bodies are folded one at a time into a small accumulator (types seen, properties and how often each
-object had them, array items), so memory does not grow with the number of exchanges. The result is
-a plain JSON schema (draft 2020-12) that ``jsonschema`` can validate live responses against: a
-property is required when every recorded object had it.
+object had them, how often a value was an empty list or map, array items), so memory does not grow
+with the number of exchanges. The result is a plain JSON schema (draft 2020-12) that ``jsonschema``
+validates live responses against. Types hold for a property *when it is present*; a property is
+required only where the recording is good evidence that the server always sends it:
+
+- every recorded object at that place had it, and there were at least ``MIN_REQUIRED_SUPPORT`` of
+  them (a field seen in one or two answers may just have been set on those objects);
+- it is not a list or map the recording only showed non-empty. Many servers leave empty lists and
+  maps out of their JSON (protobuf-to-JSON does), so a fresh object without ``metrics`` is the same
+  shape as one with ``"metrics": [...]``. Only when the recording shows the server sending an empty
+  list or map there is its absence a change. An object with required fields of its own is a record,
+  not a map, and stays required (``{"run": {"info": {...}}}`` keeps ``run`` and ``info``).
 """
 
 from __future__ import annotations
@@ -13,6 +22,13 @@ from typing import Any
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
+MIN_REQUIRED_SUPPORT = 3
+"""Recorded objects a property must appear in (all of them) before it is required. Below three,
+"always present" is what an optional field that happened to be set looks like; above it, templates
+recorded a handful of times (the usual case) would lose every presence check."""
+
+_CONTAINERS = frozenset({"array", "object"})
+
 
 @dataclass(slots=True)
 class ShapeNode:
@@ -21,6 +37,8 @@ class ShapeNode:
     props: dict[str, "ShapeNode"] = field(default_factory=dict)
     prop_counts: dict[str, int] = field(default_factory=dict)
     items: "ShapeNode | None" = None
+    empties: int = 0
+    """Values here that were an empty list or an empty map."""
 
     def add(self, value: Any, depth: int = 0) -> None:
         if depth > 32:  # pathological nesting: the outer shape is what matters
@@ -37,6 +55,7 @@ class ShapeNode:
             self.types.add("string")
         elif isinstance(value, list):
             self.types.add("array")
+            self.empties += not value
             if value and self.items is None:
                 self.items = ShapeNode()
             for item in value[:50]:
@@ -44,6 +63,7 @@ class ShapeNode:
         elif isinstance(value, dict):
             self.types.add("object")
             self.objects += 1
+            self.empties += not value
             for key, child in value.items():
                 key = str(key)
                 node = self.props.get(key)
@@ -55,6 +75,7 @@ class ShapeNode:
     def merge(self, other: "ShapeNode") -> None:
         self.types |= other.types
         self.objects += other.objects
+        self.empties += other.empties
         for key, node in other.props.items():
             if key in self.props:
                 self.props[key].merge(node)
@@ -67,6 +88,20 @@ class ShapeNode:
             else:
                 self.items.merge(other.items)
 
+    def may_be_left_out(self) -> bool:
+        """A list or map the recording never showed empty: a server that omits empties leaves it out.
+        A record (an object with fields of its own that must be there, like a run's ``info``) is not
+        an empty map: it stays required."""
+        if not self.types & _CONTAINERS or self.empties:
+            return False
+        return not ("object" in self.types and self.required())
+
+    def required(self) -> list[str]:
+        """The properties every recorded object had, with enough support, that are not omittable empties."""
+        if self.objects < MIN_REQUIRED_SUPPORT:
+            return []
+        return sorted(k for k, n in self.prop_counts.items() if n == self.objects and not self.props[k].may_be_left_out())
+
     def schema(self) -> dict[str, Any]:
         types = set(self.types)
         if "integer" in types and "number" in types:
@@ -78,7 +113,7 @@ class ShapeNode:
             out["type"] = sorted(types)
         if "object" in types:
             out["properties"] = {k: self.props[k].schema() for k in self.props}
-            required = sorted(k for k, n in self.prop_counts.items() if n == self.objects)
+            required = self.required()
             if required:
                 out["required"] = required
         if "array" in types and self.items is not None:

@@ -2,7 +2,14 @@
 
 An unseen ordering often breaks an answer without a 5xx (a field gone null, a list turned into an
 error object); the recorded response schema of each template is the yardstick. Only types and
-required fields count, and paths the recording saw change on every call (volatile) are left out.
+required fields count (``proxy/infer/response_shape.py`` requires a field only where the recording
+is good evidence for it), and paths the recording saw change on every call (volatile) are left out.
+An integer where the recording had integers and the answer has a fraction is no shape change
+(serialisers switch between them). Inside a batch answer (``batch.py``) the inner answers belong to
+their own requests: their bodies, and whether they were refused, are not this call's shape.
+
+Everything that differs in one answer is one finding: its signature names the template and the
+kind of difference, not the JSON path, so a fresh object that lacks six fields is reported once.
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ import jsonschema
 
 from venom_replay.proxy.infer.model import ActionTemplate
 
-from venom_replay.replay.checkers.base import StepContext, Violation
+from venom_replay.replay.checkers.base import StepContext, StepResult, Violation
+from venom_replay.replay.checkers.batch import batch_answer
 
 __all__ = ["ShapeChecker"]
+
+_SHOWN = 4
 
 
 def _json_path(parts: Iterable[Any]) -> str:
@@ -26,6 +36,16 @@ def _json_path(parts: Iterable[Any]) -> str:
     for p in parts:
         out += "[*]" if isinstance(p, int) else f".{p}"
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _only_integer_vs_number(err: Any) -> bool:
+    """A type error that only says a number is not an integer."""
+    expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+    return "integer" in expected and "number" not in expected and _is_number(err.instance)
 
 
 class ShapeChecker:
@@ -41,7 +61,7 @@ class ShapeChecker:
         self._validators: dict[str, Any] = {}
         # Exploration sees the same answer many times (equal states reached by other paths): the
         # problems found in one body are remembered per template instead of validated again.
-        self._memo: dict[tuple[str, int, bytes], dict[str, str]] = {}
+        self._memo: dict[tuple[str, int, bytes, bytes], dict[str, str]] = {}
 
     def _validator(self, tpl: ActionTemplate) -> Any:
         if tpl.id not in self._validators:
@@ -57,7 +77,9 @@ class ShapeChecker:
         resp = step.response
         if resp is None or resp.status >= 400:
             return []
-        recorded_classes = {s // 100 for s in tpl.statuses}
+        # Among successes only: a call the recording shows refused (403) may well succeed in a state
+        # that allows it; a redirect where the recording had 200s (or the reverse) is the change.
+        recorded_classes = {s // 100 for s in tpl.statuses} & {2, 3}
         if recorded_classes and resp.status // 100 not in recorded_classes and resp.status // 100 in (2, 3):
             return [Violation(self.name, f"{tpl.label} answered {resp.status}; the recording only shows "
                               f"{', '.join(str(s) for s in sorted(tpl.statuses))}",
@@ -71,30 +93,42 @@ class ShapeChecker:
                                   f"({resp.header('content-type') or 'no content type'}); the recording had JSON",
                                   f"shape:not-json:{tpl.id}")]
             return []
-        problems = self._remembered_problems(tpl, resp.status, resp.body, data)
-        return [Violation(self.name, f"{tpl.label} answered {resp.status} but {where} no longer matches the recorded shape: {msg}",
-                          f"shape:{tpl.id}:{where}", {"path": where}) for where, msg in sorted(problems.items())]
+        problems = self._remembered_problems(step, data)
+        if not problems:
+            return []
+        listed = "; ".join(f"{where}: {msg}" for where, msg in list(problems.items())[:_SHOWN])
+        more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
+        return [Violation(self.name, f"{tpl.label} answered {resp.status} but its body no longer matches the recorded "
+                          f"shape: {listed}{more}",
+                          f"shape:body:{tpl.id}", {"path": next(iter(problems)), "problems": problems})]
 
-    def _remembered_problems(self, tpl: ActionTemplate, status: int, body: bytes, data: Any) -> dict[str, str]:
-        """``_problems`` of this body, computed once per template, status and body."""
-        memo_key = (tpl.id, status, hashlib.blake2b(body, digest_size=16).digest())
+    def _remembered_problems(self, step: StepResult, data: Any) -> dict[str, str]:
+        """``_problems`` of this body, computed once per template, status, body and request body."""
+        tpl, resp = step.template, step.response
+        assert resp is not None
+        memo_key = (tpl.id, resp.status, hashlib.blake2b(resp.body, digest_size=16).digest(),
+                    hashlib.blake2b(step.request.body, digest_size=8).digest())
         problems = self._memo.get(memo_key)
         if problems is None:
-            problems = self._problems(tpl, data)
+            problems = self._problems(step, data)
             if len(self._memo) >= self._MEMO_LIMIT:
                 self._memo.clear()
             self._memo[memo_key] = problems
         return problems
 
-    def _problems(self, tpl: ActionTemplate, data: Any) -> dict[str, str]:
-        """Where ``data`` breaks the recorded schema (types, required fields), volatile paths left out."""
+    def _problems(self, step: StepResult, data: Any) -> dict[str, str]:
+        """Where ``data`` breaks the recorded schema (types, required fields), sorted by path; volatile
+        paths and the inner answers of a batch answer left out."""
+        tpl = step.template
         problems: dict[str, str] = {}
         validator = self._validator(tpl)
         if validator is None:
             return problems
         volatile = {re.sub(r"\[\d+\]", "[*]", v) for v in tpl.volatile}
+        status = step.response.status if step.response is not None else None
+        batch = batch_answer(data, status=status, request_body=step.request.json(), request_path=step.request.path)
         for err in validator.iter_errors(data):
-            if err.validator not in self._KEPT:
+            if err.validator not in self._KEPT or (err.validator == "type" and _only_integer_vs_number(err)):
                 continue
             where = _json_path(err.absolute_path)
             if err.validator == "required":
@@ -102,5 +136,7 @@ class ShapeChecker:
                 where = f"{where}.{missing[0]}" if missing else where
             if where in volatile or any(where.startswith(v + ".") or where.startswith(v + "[") for v in volatile):
                 continue
+            if batch is not None and batch.holds(where):
+                continue
             problems.setdefault(where, err.message[:160])
-        return problems
+        return dict(sorted(problems.items()))

@@ -3,7 +3,9 @@
 Confirming before trusting: on a step of a path the recording itself took
 (``ctx.replays_recorded_path``), an invariant that breaks was never true. It is dropped (kept in
 ``dropped`` with the reason, for the report) and no finding is reported. Everything else that breaks
-is a finding that names the invariant, its support, and the values that broke it.
+is a finding that names the invariant, its support, and the values that broke it. Everything one
+step's answer breaks is one finding listing each broken invariant (``details["broken"]``), with a
+signature per template and kind of the first one: a fresh object that breaks five facts is one event.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from venom_replay.replay.learned.domains import check_domain
 from venom_replay.replay.learned.model import (
     COLLECTION_KINDS,
     DOMAIN_KINDS,
+    KIND_ORDER,
     LearnedInvariant,
     jsonable,
     masked_examples,
@@ -89,6 +92,8 @@ class LearnedChecker:
         self._dropped_keys: set[str] = set()
         self._recorded_profiles: dict[int, set[Profile] | None] = {}
         self._lock = threading.Lock()
+        self._reported: dict[str, set[str]] = {}
+        """Keys of the invariants reported under each finding signature."""
         self._by_trigger: dict[str, list[LearnedInvariant]] = {}
         for inv in self.invariants:
             for trigger in inv.params.get("triggers", [inv.template]):
@@ -99,8 +104,11 @@ class LearnedChecker:
         return [inv for inv in self.invariants if inv.key not in self._dropped_keys]
 
     def is_dropped(self, signature: str) -> bool:
-        """Whether a finding with this signature came from an invariant dropped since (the explorer
+        """Whether a finding with this signature came only from invariants dropped since (the explorer
         may have reported it before the confirmation phase reached the recorded path)."""
+        keys = self._reported.get(signature)
+        if keys:
+            return keys <= self._dropped_keys
         return any(signature == signature_of(d.invariant) for d in self.dropped)
 
     def check(self, ctx: StepContext) -> list[Violation]:
@@ -108,7 +116,7 @@ class LearnedChecker:
         path = list(ctx.path)
         if not path or path[-1] is not step:
             path.append(step)
-        found: list[Violation] = []
+        broken: list[tuple[LearnedInvariant, list[dict[str, Any]]]] = []
         for inv in self._by_trigger.get(step.template.id, ()):
             if inv.key in self._dropped_keys:
                 continue
@@ -128,8 +136,10 @@ class LearnedChecker:
                 shown = [masked_observation(f) for f in failures]
                 self._drop(inv, f"broke on a recorded path ({where}): {_observed_text(shown)}", shown)
                 continue
-            found.append(self._violation(inv, step, failures))
-        return found
+            broken.append((inv, failures))
+        if not broken:
+            return []
+        return [self._violation(step, sorted(broken, key=lambda b: (KIND_ORDER.get(b[0].kind, 99), b[0].expr)))]
 
     def _follows_recording(self, path: Sequence[StepResult], tset: TemplateSet) -> bool:
         """Whether this replayed path touches objects the way some recorded session did at the same
@@ -157,28 +167,25 @@ class LearnedChecker:
                 self._dropped_keys.add(inv.key)
                 self.dropped.append(DroppedInvariant(inv, reason, failures[:MAX_SHOWN]))
 
-    def _violation(self, inv: LearnedInvariant, step: StepResult, failures: list[dict[str, Any]]) -> Violation:
-        label = inv.label or inv.template
-        failures = [masked_observation(f) for f in failures]
-        message = (
-            f"{step.template.label}: learned invariant `{inv.expr}` broke "
-            f"(held in {inv.support} recorded observations, {inv.distinct} distinct, confidence {inv.confidence:.2f}): "
-            f"{_observed_text(failures)}"
-        )
+    def _violation(self, step: StepResult, broken: list[tuple[LearnedInvariant, list[dict[str, Any]]]]) -> Violation:
+        """One finding for everything the step's answer broke, named after its template and the kind of
+        the first broken invariant (one event, one finding; a different kind of break is another)."""
+        items = [_broken_details(inv, [masked_observation(f) for f in failures]) for inv, failures in broken]
+        first = items[0]
+        texts = [f"`{d['invariant']}` (held in {d['support']} recorded observations, {d['distinct']} distinct, "
+                 f"confidence {d['confidence']:.2f}): {_observed_text(d['observed'], d['violations'])}" for d in items[:MAX_SHOWN]]
+        more = f" (and {len(items) - MAX_SHOWN} more invariants)" if len(items) > MAX_SHOWN else ""
+        noun = "learned invariant" if len(items) == 1 else f"{len(items)} learned invariants"
+        message = f"{step.template.label}: {noun} broke: " + "; ".join(texts) + more
         details = {
-            "invariant": inv.expr,
-            "kind": inv.kind,
-            "template": inv.template,
-            "label": label,
-            "support": inv.support,
-            "distinct": inv.distinct,
-            "confidence": round(inv.confidence, 4),
-            "observed": jsonable(failures[:MAX_SHOWN]),
-            "violations": len(failures),
-            "recorded_examples": jsonable(masked_examples(inv)),
-            "silence_with": f'[learned] ignore = ["{label} :: {inv.expr}"]',
+            **first,
+            "invariant": "; ".join(d["invariant"] for d in items),
+            "broken": items,
         }
-        return Violation(checker=self.name, message=message, signature=signature_of(inv), details=details)
+        signature = f"learned:{step.template.label} :: {broken[0][0].kind}"
+        with self._lock:
+            self._reported.setdefault(signature, set()).update(inv.key for inv, _ in broken)
+        return Violation(checker=self.name, message=message, signature=signature, details=details)
 
     def summary(self) -> dict[str, Any]:
         """For reports: how many invariants were checked, which were dropped (and why) or silenced."""
@@ -191,10 +198,30 @@ class LearnedChecker:
 
 
 def signature_of(inv: LearnedInvariant) -> str:
-    return f"learned:{inv.label or inv.template} :: {inv.expr}"
+    """The signature of a finding about this invariant alone (on a step of its own template)."""
+    return f"learned:{inv.label or inv.template} :: {inv.kind}"
 
 
-def _observed_text(failures: list[dict[str, Any]]) -> str:
+def _broken_details(inv: LearnedInvariant, failures: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a finding says about one broken invariant: the fact, its evidence, what broke it."""
+    label = inv.label or inv.template
+    return {
+        "invariant": inv.expr,
+        "kind": inv.kind,
+        "template": inv.template,
+        "label": label,
+        "support": inv.support,
+        "distinct": inv.distinct,
+        "confidence": round(inv.confidence, 4),
+        "observed": jsonable(failures[:MAX_SHOWN]),
+        "violations": len(failures),
+        "recorded_examples": jsonable(masked_examples(inv)),
+        "silence_with": f'[learned] ignore = ["{label} :: {inv.expr}"]',
+    }
+
+
+def _observed_text(failures: list[dict[str, Any]], total: int | None = None) -> str:
     first = ", ".join(f"{k}={short(v)}" for k, v in failures[0].items())
-    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    total = len(failures) if total is None else total
+    more = f" (and {total - 1} more)" if total > 1 else ""
     return first + more

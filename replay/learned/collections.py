@@ -1,6 +1,8 @@
 """Collection facts: a list and the single-object read and delete of the same resource.
 
-- list-shape: every object the list returns has the fields (and types) of the single-object read;
+- list-shape: every object the list returns has the fields (and types) of the single-object read
+  (types where present; presence only for fields enough reads always had, lists and maps never seen
+  empty excepted);
 - listed-readable: an id the list returns can be read (no 404 for it while nothing changed);
 - deleted-unlisted: an id that was deleted stops being listed.
 
@@ -32,6 +34,7 @@ from venom_replay.replay.learned.model import (
 )
 from venom_replay.replay.learned.observe import LearnConfig, response_body, strip_volatile
 from venom_replay.replay.learned.paths import deleted_before, only_reads_between, rejected
+from venom_replay.replay.learned.presence import must_be_present
 
 
 @dataclass(slots=True)
@@ -132,18 +135,22 @@ def _learn_pair(
 ) -> list[LearnedInvariant]:
     out: list[LearnedInvariant] = []
     pattern, read_label = lst.pattern, read.label
-    # list-shape: the read's always-present fields, and their types, appear in every listed object.
+    # list-shape: the read's always-present fields have their types in every listed object where
+    # present, and must be there under the presence rule (``presence.py``).
     bodies = [strip_volatile(response_body(s), volatile_paths(read)) for s in rsteps]
     bodies = [b for b in bodies if isinstance(b, dict)]
     if bodies and len(lst.rows) >= cfg.min_path_support:
-        required = set(bodies[0]).intersection(*bodies[1:])
-        types = {k: {json_type(b[k]) for b in bodies} for k in required}
+        always = set(bodies[0]).intersection(*bodies[1:])
+        types = {k: {json_type(b[k]) for b in bodies} for k in always}
+        required = {k for k in always if must_be_present(bodies, k)}
         # A listed field may be null where the read had a value (a list can omit details), no more.
-        fits = all(k in row and (row[k] is None or json_type(row[k]) in types[k]) for row in lst.rows for k in required)
+        fits = all((row[k] is None or json_type(row[k]) in types[k]) if k in row else k not in required
+                   for row in lst.rows for k in always)
         if required and fits:
             for row in lst.rows:
-                for k in required:
-                    types[k].add(json_type(row[k]))
+                for k in always:
+                    if k in row:
+                        types[k].add(json_type(row[k]))
             out.append(
                 LearnedInvariant(
                     template=lst.template.id,
@@ -153,7 +160,8 @@ def _learn_pair(
                     distinct=len(bodies),
                     confidence=1 - 0.5 ** min(len(lst.rows), 20),
                     examples=sorted(required)[:12],
-                    params={"pattern": pattern, "fields": {k: sorted(t) for k, t in sorted(types.items())}},
+                    params={"pattern": pattern, "fields": {k: sorted(t) for k, t in sorted(types.items())},
+                            "required": sorted(required)},
                 )
             )
     # listed-readable: count reads of listed ids that worked, and any that 404'd with nothing between.
@@ -242,10 +250,11 @@ def check_collection(inv: LearnedInvariant, path: Sequence[StepResult]) -> list[
     if inv.kind == "list-shape":
         failures = []
         for obj in objects_at(response_body(step), pattern):
+            required = params.get("required", params["fields"])
             bad = {
                 k: ("<missing>" if k not in obj else obj[k])
                 for k, allowed in params["fields"].items()
-                if k not in obj or json_type(obj[k]) not in allowed
+                if (k in required if k not in obj else json_type(obj[k]) not in allowed)
             }
             if bad:
                 shown = {k: obj[k] for k in list(obj)[:6]}

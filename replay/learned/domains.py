@@ -2,7 +2,11 @@
 
 Every rule asks for support and variation before it believes a fact: a field seen five times with the
 same value says little about the field, and a string field whose values clients sent is free text,
-not an enumeration.
+not an enumeration. Facts hold for a field *when it is present*; a field must be there only when every
+recorded object had it and it is not a list or map the recording only showed non-empty (servers that
+leave empty lists out of their JSON omit it on every fresh object; ``presence.py``). An enumeration is never learned
+over values that name objects or moments (ids, URIs, hashes, timestamps: ``identifiers.py``), nor
+over values that grow with the objects: each value must be shared by several objects.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from venom_replay.replay.learned.identifiers import looks_like_identifier
 from venom_replay.replay.learned.model import (
     LearnedInvariant,
     child_path,
@@ -24,6 +29,7 @@ from venom_replay.replay.learned.model import (
     objects_at,
 )
 from venom_replay.replay.learned.observe import LearnConfig
+from venom_replay.replay.learned.presence import may_be_left_out
 
 FORMATS: dict[str, re.Pattern[str]] = {
     "uuid": re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"),
@@ -112,8 +118,9 @@ def _examples(values: list[Any], limit: int = 5) -> list[Any]:
 
 
 def _type_rule(f: _FieldContext, cfg: LearnConfig) -> LearnedInvariant | None:
-    # Present in every object of this pattern, always of one type (optionally or null).
-    if f.absent or len(f.present) < cfg.min_support:
+    # Always of one type (optionally or null) where present; required where always present, unless
+    # it is a list or map never seen empty (then "absent" is how the server writes "empty").
+    if len(f.present) < cfg.min_support:
         return None
     types = {json_type(v) for v in f.present}
     nullable = "null" in types
@@ -121,10 +128,12 @@ def _type_rule(f: _FieldContext, cfg: LearnConfig) -> LearnedInvariant | None:
     if len(types) != 1:
         return None
     (name,) = types
-    expr = f"{f.path} is {name}" + (" or null" if nullable else "")
+    required = not f.absent and not may_be_left_out([v for v in f.present if v is not None])
+    expr = f"{f.path} is {name}" + (" or null" if nullable else "") + ("" if required else " when present")
     # Seeing the same type n times by chance is unlikely only if values vary; be modest otherwise.
     confidence = 1 - 0.5 ** min(f.distinct, 20)
-    return f.make("type", expr, len(f.present), f.distinct, confidence, _examples(f.present), type=name, nullable=nullable)
+    return f.make("type", expr, len(f.present), f.distinct, confidence, _examples(f.present), type=name,
+                  nullable=nullable, required=required)
 
 
 def _numbers(f: _FieldContext) -> list[float]:
@@ -196,6 +205,11 @@ def _enum_rule(
         return None
     if string_format(list(counts)) is not None or any(v in client_strings for v in allowed):
         return None  # a format or free text the clients chose, not a set of server states
+    if any(looks_like_identifier(v) for v in allowed):
+        return None  # values that name objects or moments: every new object brings a new one
+    objects = {_identity(row) for row in f.rows if isinstance(row.get(f.key), str)}
+    if len(counts) > cfg.enum_max_values_per_object * len(objects):
+        return None  # as many values as objects: a per-object value read again and again, not a state
     singletons = sum(1 for c in counts.values() if c == 1)
     confidence = 1 - singletons / len(strings)  # Good-Turing: chance the next value is new
     if confidence < cfg.enum_min_confidence:
@@ -217,7 +231,8 @@ def check_domain(inv: LearnedInvariant, body: Any) -> list[dict[str, Any]]:
     for obj in objects_at(body, pattern):
         if inv.kind == "type":
             if key not in obj:
-                failures.append({path: "<missing>"})
+                if inv.params.get("required", True):
+                    failures.append({path: "<missing>"})
                 continue
             value = obj[key]
             if value is None and inv.params.get("nullable"):

@@ -28,7 +28,7 @@ from venom_replay.replay.learned.checker import DroppedInvariant, LearnedChecker
 from venom_replay.replay.learned.collections import learn_collections
 from venom_replay.replay.learned.config import learned_section
 from venom_replay.replay.learned.domains import learn_domains
-from venom_replay.replay.learned.model import LearnedInvariant, cross_template_strings, object_tables, sent_strings
+from venom_replay.replay.learned.model import KIND_ORDER, LearnedInvariant, cross_template_strings, object_tables, sent_strings
 from venom_replay.replay.learned.observe import LearnConfig, load_recording, recorded_paths, template_samples
 from venom_replay.replay.learned.relations import learn_echoes, learn_numeric_relations
 from venom_replay.replay.learned.status import learn_status
@@ -42,9 +42,6 @@ __all__ = [
     "signature_of",
 ]
 
-_KIND_ORDER = {k: i for i, k in enumerate(
-    ("type", "format", "non-negative", "range", "enum", "le", "eq", "sum", "echo", "list-shape", "listed-readable", "deleted-unlisted", "status")
-)}
 
 
 def learn_invariants(
@@ -75,5 +72,5 @@ def learn_invariants(
     for inv in found:
         template = tset.templates.get(inv.template)
         inv.label = template.label if template is not None else inv.template
-    found.sort(key=lambda inv: (inv.label, _KIND_ORDER.get(inv.kind, 99), inv.expr))
+    found.sort(key=lambda inv: (inv.label, KIND_ORDER.get(inv.kind, 99), inv.expr))
     return found

@@ -27,6 +27,10 @@ DOMAIN_KINDS = ("type", "non-negative", "enum", "range", "format")
 RELATION_KINDS = ("le", "eq", "sum", "echo")
 COLLECTION_KINDS = ("list-shape", "listed-readable", "deleted-unlisted")
 STATUS_KINDS = ("status",)
+KIND_ORDER = {k: i for i, k in enumerate(
+    ("type", "format", "non-negative", "range", "enum", "le", "eq", "sum", "echo", "list-shape", "listed-readable", "deleted-unlisted", "status")
+)}
+"""Report order of the kinds: the first broken kind names a finding."""
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from venom_replay.proxy.recording import Exchange, Recording, read_recording
 from venom_replay.proxy.infer.model import TemplateSet
 
 from venom_replay.replay.checkers.base import StepResult
+from venom_replay.replay.checkers.batch import batch_answer, strip_inner_answers
 from venom_replay.replay.checkers.steps import succeeded
 from venom_replay.replay.learned.model import is_volatile, request_json, volatile_paths
 
@@ -37,6 +38,9 @@ class LearnConfig:
     """Enumerations: 1 - Good-Turing chance that the next value is one never seen."""
     echo_min_support: int = 3
     """Request/response echoes: calls that showed the sent value come back."""
+    enum_max_values_per_object: float = 0.5
+    """Enumerations: most distinct values per distinct object that showed them (a state is shared by
+    several objects; a value each object has for itself, such as its URI, is not an enumeration)."""
     range_min_support: int = 20
     """Ranges need this many observations, and both bounds hit by at least two distinct objects."""
     min_path_support: int = 2
@@ -96,10 +100,21 @@ def _step(tset: TemplateSet, template_id: str, ex: Exchange | None) -> StepResul
 
 
 def response_body(step: StepResult) -> Any:
-    """The JSON body of a successful response, or None (error bodies say nothing about normal data)."""
+    """The JSON body of a successful response, or None (error bodies say nothing about normal data).
+    A batch answer without its inner answers: those are the outcomes of other requests (learned
+    facts about them would break whenever an inner request is refused), judged by the checkers that
+    know them (``checkers/batch.py``)."""
     from venom_replay.replay.learned.paths import body_of
 
-    return body_of(step) if succeeded(step) else None
+    if not succeeded(step):
+        return None
+    body = body_of(step)
+    if isinstance(body, (dict, list)):
+        batch = batch_answer(body, status=step.response.status if step.response is not None else None,
+                             request_body=request_json(step.request), request_path=step.request.path)
+        if batch is not None:
+            return strip_inner_answers(body, batch)
+    return body
 
 
 def strip_volatile(body: Any, volatile: set[str], path: str = "$") -> Any:

@@ -138,7 +138,8 @@ def test_checker_reports_the_broken_relation_with_support_and_values():
     v = found[0]
     assert v.checker == "learned" and v.details["support"] > 5
     assert v.details["observed"] == [{"$.refunded": 120, "$.amount": 100}]
-    assert v.signature == "learned:POST /orders/{order_id}/refund :: $.refunded <= $.amount"
+    # Bucketed per template and kind of break, not per invariant or JSON path.
+    assert v.signature == "learned:POST /orders/{order_id}/refund :: le"
     assert "120" in v.message and "support" not in v.message or "observations" in v.message
 
 
@@ -149,7 +150,7 @@ def test_broken_on_a_recorded_path_is_dropped_not_reported():
     assert run_path(checker, bad, tset, recorded=True) == []
     dropped = {d.invariant.expr: d.reason for d in checker.dropped}
     assert "$.refunded <= $.amount" in dropped and "recorded path" in dropped["$.refunded <= $.amount"]
-    assert checker.is_dropped("learned:POST /orders/{order_id}/refund :: $.refunded <= $.amount")
+    assert checker.is_dropped("learned:POST /orders/{order_id}/refund :: le")
     # Once dropped it never reports again, even off the recorded path.
     assert run_path(checker, bad, tset) == []
     assert checker.summary()["dropped"][0]["reason"].startswith("broke on a recorded path")
@@ -246,9 +247,15 @@ def test_listed_but_unreadable_and_wrong_shape_are_found():
         t.step("GET /notes", 200, [{"id": 7, "text": "q"}]),
         t.step("GET /notes/7", 404, {"error": "not found"}),
     ]
-    found = {v.details["invariant"] for v in run_path(checker, path, tset)}
-    # The missing field breaks both the list's own type fact and the read's shape.
-    assert found == {"$[*] has the fields of GET /notes/{nid}", "$[*].done is boolean", "ids at $[*].id are readable by GET /notes/{nid}"}
+    found = run_path(checker, path, tset)
+    # The missing field breaks both the list's own type fact and the read's shape: one answer, one
+    # finding that lists both; the 404 read of a listed id is another step, another finding.
+    assert [[b["invariant"] for b in v.details["broken"]] for v in found] == [
+        ["$[*].done is boolean", "$[*] has the fields of GET /notes/{nid}"],
+        ["ids at $[*].id are readable by GET /notes/{nid}"],
+    ]
+    assert [v.signature for v in found] == ["learned:GET /notes :: type", "learned:GET /notes/{nid} :: listed-readable"]
+    assert "2 learned invariants broke" in found[0].message and "<missing>" in found[0].message
 
 
 def test_recreated_id_may_be_listed_again():
@@ -328,3 +335,78 @@ def test_secret_fields_are_masked_and_never_enumerated():
     found = run_path(LearnedChecker(invs, {}), [t.step("POST /sessions", 201, {"id": 9, "api_token": 12345, "role": "member"})], tset)
     broken = next(v for v in found if v.details["invariant"] == "$.api_token is string")
     assert "12345" not in broken.message and "12345" not in json.dumps(broken.details)
+
+
+# ---------------------------------------------------------------- presence, and enumerations of names
+
+
+def sparse_runs_traffic() -> Traffic:
+    """Runs of a server that leaves empty lists out (MLflow's JSON): every recorded read had metrics,
+    some had params; each run is read several times, so per-run values repeat."""
+    t = Traffic("GET /runs/{run_id}")
+    for n in range(6):
+        rid = f"{n:02d}9f2c1a0b3e4d5f6a7b8c9d0e1f2a3b"
+        data = {"metrics": [{"key": "loss", "value": 0.5 / (n + 1)}]}
+        if n % 2:
+            data["params"] = [{"key": "lr", "value": "0.1"}]
+        body = {"run": {"info": {"run_id": rid, "status": ["RUNNING", "FINISHED"][n % 2], "stage": "active",
+                                 "artifact_uri": f"store:/1/{rid}/artifacts"}, "data": data}}
+        for _ in range(4):
+            t.call("s", f"GET /runs/{rid}", 200, body)
+    return t
+
+
+def test_lists_never_seen_empty_are_typed_when_present_not_required():
+    invs = sparse_runs_traffic().learn()
+    typed = {i.expr: i for i in invs if i.kind == "type"}
+    assert "$.run.data.metrics is array when present" in typed
+    assert typed["$.run.data.metrics is array when present"].params["required"] is False
+    assert "$.run.data.params is array when present" in typed  # absent from half the reads
+    assert typed["$.run.info.stage is string"].params["required"] is True  # a scalar always there stays required
+    # An object with required fields of its own is a record and stays required; one holding only
+    # lists never seen empty is a map the server may leave out.
+    assert typed["$.run.info is object"].params["required"] is True
+    assert "$.run.data is object when present" in typed
+    tset, checker = sparse_runs_traffic().checker()
+    fresh = {"run": {"info": {"run_id": "ff" * 16, "status": "RUNNING", "stage": "active",
+                              "artifact_uri": f"store:/1/{'ff' * 16}/artifacts"}, "data": {}}}
+    assert run_path(checker, [t_step(tset, fresh)], tset) == []
+    # Present but of another type is still a finding, and a required scalar that went missing too.
+    turned = {"run": {"info": {"run_id": "ff" * 16, "status": "RUNNING", "artifact_uri": "store:/x"},
+                      "data": {"metrics": {"loss": 1}}}}
+    found = run_path(checker, [t_step(tset, turned)], tset)
+    assert len(found) == 1 and found[0].signature == "learned:GET /runs/{run_id} :: type"
+    assert {b["invariant"] for b in found[0].details["broken"]} == {"$.run.data.metrics is array when present", "$.run.info.stage is string"}
+
+
+def t_step(tset, body):
+    from venom_replay.proxy.recording import Request, Response
+    from venom_replay.replay.checkers.base import StepResult
+
+    return StepResult(template=tset.templates["GET /runs/{run_id}"],
+                      request=Request("GET", "http", "api.test", 80, "/runs/x", headers=[], body=b""),
+                      response=Response(200, headers=[("Content-Type", "application/json")], body=json.dumps(body).encode()))
+
+
+def test_no_enumeration_over_uris_or_values_each_object_has_for_itself():
+    learned = exprs(sparse_runs_traffic().learn(), kind="enum")
+    assert not any("artifact_uri" in e for e in learned)  # names the run: new run, new value
+    assert not any("run_id" in e for e in learned)
+    # Two statuses over six runs: each value shared by three runs, an enumeration...
+    assert '$.run.info.status in {"FINISHED","RUNNING"}' in learned
+    # ...but the same two values on two runs only are as many values as objects: no evidence of a set.
+    t = Traffic("GET /runs/{run_id}")
+    for n, status in enumerate(["RUNNING", "FINISHED"]):
+        for _ in range(8):
+            t.call("s", f"GET /runs/{n}", 200, {"run_id": n, "status": status})
+    assert not exprs(t.learn(), kind="enum")
+
+
+def test_identifier_looking_values_never_enumerate():
+    from venom_replay.replay.learned.identifiers import looks_like_identifier
+
+    for value in ("store:/1/9f2c/artifacts", "s3://bucket/key", "/v1/buckets/shop", "2024-05-01T10:00:00Z",
+                  "9f2c1a0b3e4d5f6a", "12345", "123e4567-e89b-12d3-a456-426614174000", "tok3n4b5c6d7e8f9g0h1i2"):
+        assert looks_like_identifier(value), value
+    for value in ("active", "deleted", "RUNNING", "in_progress", "N/A", "v2", "application/json", "READ"):
+        assert not looks_like_identifier(value), value
