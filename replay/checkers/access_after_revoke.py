@@ -141,10 +141,9 @@ class AccessAfterRevokeChecker:
     def _violation(self, revoke: AccessChange, revoke_step: StepResult, step: StepResult, names: frozenset[str]) -> Violation:
         who = min(revoke.names() & names)
         tpl = step.template
-        if revoke.scope.kind.startswith("path:"):
-            signature = f"access-after-revoke:{revoke_step.template.id}:{tpl.id}"
-        else:  # one finding per revocation and kind of access, whichever call shows it
-            signature = f"access-after-revoke:{revoke_step.template.id}:{revoke.scope.kind}:{access_class(tpl)}"
+        # One finding per revocation and kind of access, whichever call shows it: the root cause is the
+        # access that survived, not each call that used it.
+        signature = f"access-after-revoke:{revoke_step.template.id}:{revoke.scope.kind}:{access_class(tpl)}"
         return Violation(
             self.name,
             f"{tpl.label} as {who} answered {step.response.status} after {revoke_step.template.label} took that "
