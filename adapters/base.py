@@ -23,6 +23,17 @@ class AdapterError(VenomError):
     """A problem with the user's database that the CLI shows as one line (missing grant, bad URL)."""
 
 
+class ConnectionLost(AdapterError):
+    """Our connection went away in the middle of a call (terminated by an administrator, KILL
+    CONNECTION, a server restart, a network cut): whether the server applied the call is unknown.
+    ``lost_database`` names the database (password masked); the explorer ends the run on it and tries
+    its final restore on a new connection."""
+
+    def __init__(self, shown_url: str, reason: str) -> None:
+        super().__init__(f"the connection to {shown_url} was lost ({reason})")
+        self.lost_database = shown_url
+
+
 class CannotRestore(AdapterError):
     """This adapter cannot reach that checkpoint from the current state; re-execute the path instead."""
 

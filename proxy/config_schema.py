@@ -52,6 +52,12 @@ SECTIONS: dict[str, dict[str, Kind]] = {
         "timeout": NUMBER,
         "min_agreement": NUMBER,
     },
+    "mutations": {  # replay/mutations/settings.py
+        "per_template": WHOLE,
+        "skip_fields": CHECKED_BY_READER,
+        "extra_values": CHECKED_BY_READER,
+        "strict_domains": FLAG,
+    },
     "invariants": {  # replay/checkers/user_invariants.py
         "sql": CHECKED_BY_READER,
     },

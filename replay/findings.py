@@ -24,9 +24,12 @@ class Action:
     seq: int | None = None
     """The recorded exchange this step replays as it was recorded (its values translated to the live
     ones); None: the step is rendered from its template and the values bound on the path."""
+    mutation: Any = None
+    """A value mutation applied to the rendered request (replay/mutations' ``Mutation``); None: unchanged."""
 
     def __str__(self) -> str:
-        return self.template if self.example == 0 else f"{self.template}@{self.example}"
+        name = self.template if self.example == 0 else f"{self.template}@{self.example}"
+        return name if self.mutation is None else f"{name} [{self.mutation.describe()}]"
 
 
 @dataclass(slots=True)

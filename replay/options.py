@@ -50,6 +50,12 @@ class ExploreOptions:
     for the target to count as the recorded API; below it the run is not searched and exits 2. Half:
     a changed start state or a few changed endpoints stay above it, a server answering 404 (or
     nothing) to everything falls far below."""
+    mutations: int | None = None
+    """Mutated calls per template variant after the search (replay/mutations); None: ``[mutations]
+    per_template``, else its default; 0: no mutations."""
+    strict_domains: bool = False
+    """A mutated call answered 2xx although its value lies outside a domain learned with high support
+    is a low-severity finding (also ``[mutations] strict_domains``)."""
 
     # Keys of [explore] in venom.toml, with the type each must have.
     CONFIG_KEYS = {"strategy": str, "depth": int, "max_transitions": int, "time_limit": (int, float),

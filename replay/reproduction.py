@@ -29,6 +29,8 @@ from venom_replay.replay.checkers.base import StepResult, Violation
 from venom_replay.replay.explorer.position import Position, StartContent
 from venom_replay.replay.explorer.steps import StepRunner, replay_sequence
 from venom_replay.replay.findings import Action
+from venom_replay.replay.mutations.apply import apply_mutation
+from venom_replay.replay.mutations.model import Mutation
 
 
 @dataclass
@@ -65,18 +67,30 @@ def load_finding(report_path: str | Path, number: int) -> tuple[dict[str, Any], 
     return report, findings[number - 1]
 
 
-def sequence_of(finding: dict[str, Any]) -> list[tuple[str, int, int | None]]:
+def sequence_of(finding: dict[str, Any]) -> list[tuple]:
     """A report.json finding's steps as ``(template, example, recorded seq or None)``: a step of the
-    recording is sent as recorded, its values translated, the way the explorer sent it."""
-    return [(s["template"], int(s.get("example", 0)), s.get("recorded_seq")) for s in finding["sequence"]]
+    recording is sent as recorded, its values translated, the way the explorer sent it. A mutated
+    step has its mutation (``Mutation.as_dict()``) fourth."""
+    out: list[tuple] = []
+    for s in finding["sequence"]:
+        step = (s["template"], int(s.get("example", 0)), s.get("recorded_seq"))
+        out.append(step + (s["mutation"],) if s.get("mutation") else step)
+    return out
+
+
+def _action(step: tuple | list) -> Action:
+    """A ``sequence_of`` entry (or a shorter one) as the explorer's Action."""
+    seq = step[2] if len(step) > 2 else None
+    mutation = Mutation.from_dict(step[3]) if len(step) > 3 and step[3] else None
+    return Action(step[0], int(step[1]), recorded_prefix=seq is not None, seq=seq, mutation=mutation)
 
 
 def actions_of(finding: dict[str, Any], tset: TemplateSet) -> list[Action]:
     actions = []
-    for template, example, seq in sequence_of(finding):
-        if template not in tset.templates:
-            raise VenomError(f"template {template!r} of this finding is not learned from the recording any more")
-        actions.append(Action(template, example, recorded_prefix=seq is not None, seq=seq))
+    for step in sequence_of(finding):
+        if step[0] not in tset.templates:
+            raise VenomError(f"template {step[0]!r} of this finding is not learned from the recording any more")
+        actions.append(_action(step))
     return actions
 
 
@@ -91,7 +105,8 @@ def replay_finding(
     on_step: Callable[[int, StepResult], None] | None = None,
 ) -> Reproduction:
     """Run ``sequence`` (template ids, (template id, example) pairs, or (template id, example,
-    recorded seq) triples: a seq replays that recorded exchange, translated) from the baseline."""
+    recorded seq[, mutation]) tuples: a seq replays that recorded exchange, translated; a mutation,
+    as report.json writes it, changes that step's request) from the baseline."""
     from venom_replay.proxy.config import load_config
     from venom_replay.replay.http_client import HttpClient
     from venom_replay.replay.session import build_checkers, load_recording_once, open_databases, start_for
@@ -99,9 +114,7 @@ def replay_finding(
     # The same host as explore kept: the target's, in a recording of several hosts.
     loaded = load_recording_once(recording, load_config().with_host(None, target=target))
     tset = loaded.templates
-    actions = [Action(s) if isinstance(s, str) else
-               Action(s[0], int(s[1]), recorded_prefix=len(s) > 2 and s[2] is not None, seq=s[2] if len(s) > 2 else None)
-               for s in sequence]
+    actions = [Action(s) if isinstance(s, str) else _action(s) for s in sequence]
     for a in actions:
         if a.template not in tset.templates:
             raise VenomError(f"template {a.template!r} is not learned from {recording}")
@@ -141,8 +154,9 @@ def _replay_actions(runner: StepRunner, position: Position, actions: Sequence[Ac
 
 
 def emit_pytest(report: dict[str, Any], finding: dict[str, Any]) -> str:
-    seq = [step if step[2] is not None else step[:2] for step in sequence_of(finding)]
-    steps = "\n".join(f"#   {i}. {s['method']} {s['path']} -> {s['status']}" for i, s in enumerate(finding["sequence"], 1))
+    seq = [step if step[2] is not None or len(step) > 3 else step[:2] for step in sequence_of(finding)]
+    steps = "\n".join(f"#   {i}. {s['method']} {s['path']} -> {s['status']}" + _mutation_line(s)
+                      for i, s in enumerate(finding["sequence"], 1))
     dbs = [d for d in report.get("databases", []) if MASK not in d]
     return f'''"""venom-replay finding {finding["number"]}: {finding["message"].replace('"""', "'")}
 
@@ -219,6 +233,10 @@ def emit_curl(report: dict[str, Any], finding: dict[str, Any], tset: TemplateSet
             lines.append(f'{var}J=$(pick {kind} {shlex.quote(where)} "$TMP/{src_step}.body" "$TMP/{src_step}.head" json)')
             values[(c.producer, c.source)] = _PLACEHOLDER.format(var)
         req = render_request(tpl, values, example=0 if step.get("recorded_seq") in recorded else int(step.get("example", 0)))
+        if step.get("mutation"):
+            mutation = Mutation.from_dict(step["mutation"])
+            lines.append(f"# step {i} is sent with {mutation.describe()}")
+            req = apply_mutation(req, tpl.path, mutation)
         url = _shell_with_vars(req.path + ("?" + "&".join(f"{k}={v}" for k, v in req.query) if req.query else ""))
         parts = [f"curl -sS -o \"$TMP/{i}.body\" -D \"$TMP/{i}.head\" -w '{i}. {tpl.method} {tpl.path} -> %{{http_code}}\\n'",
                  f"-X {req.method}", f"\"$TARGET\"{url}"]
@@ -236,6 +254,11 @@ def emit_curl(report: dict[str, Any], finding: dict[str, Any], tset: TemplateSet
             produced_at[(tpl.id, p.source)] = i
     lines.append(f'echo "last reply:"; cat "$TMP/{len(finding["sequence"])}.body"; echo')
     return "\n".join(lines) + "\n"
+
+
+def _mutation_line(step: dict[str, Any]) -> str:
+    """`` (MUTATION: body:$.id left out (drop))`` for a mutated step of report.json, else ""."""
+    return f"  (MUTATION: {Mutation.from_dict(step['mutation']).describe()})" if step.get("mutation") else ""
 
 
 def _recorded_requests(tset: TemplateSet, finding: dict[str, Any]) -> dict[int, Request]:

@@ -134,6 +134,7 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     the result's ``invariant_errors``."""
     from venom_replay.replay.checkers import user_invariants
     from venom_replay.replay.explorer import Limits, explore
+    from venom_replay.replay.mutations.settings import MutationSettings
 
     checkers, notes = build_checkers(loaded, invariants=invariants, learned=options.learned)
     notes[:0] = loaded.templates.warnings  # a damaged recording, a configured binding that names no template
@@ -143,13 +144,15 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
                     prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps,
                     min_agreement=options.min_agreement)
     start = start_for(loaded, db_urls, notes)
+    mutations = MutationSettings.from_config(loaded.config, per_template=options.mutations,
+                                             strict_domains=options.strict_domains)
     with open_databases(db_urls) as dbs:
         user_invariants.prepare_invariants(checkers, dbs.handles)
         result = explore(loaded.templates, target, dbs.adapter, strategy=options.strategy, limits=limits,
                          checkers=checkers, progress=progress, databases=dbs.handles,
                          swap_identities=options.swap_identities, timeout=options.timeout,
                          prefix_roots=options.prefix_roots, confirm=options.confirm, shrink=options.shrink,
-                         recorded_exchanges=loaded.exchanges, start_state=start)
+                         recorded_exchanges=loaded.exchanges, start_state=start, mutations=mutations)
     result.warnings[:0] = notes
     result.databases = list(db_urls)
     result.invariant_errors = user_invariants.invariant_errors(checkers)

@@ -30,15 +30,16 @@ the triggers skip them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pymysql
 
-from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint, ContentPart, ContentStats
+from venom_replay.adapters.base import Adapter, AdapterError, Checkpoint, ConnectionLost, ContentPart, ContentStats
 from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
 from venom_replay.adapters.lineage import Lineage
 from venom_replay.adapters.mysql.cascade import CascadeTriggers, load_foreign_keys
@@ -113,6 +114,22 @@ class MySQLJournalAdapter(Adapter):
         if self._conn is not None and self._conn.open:
             self._conn.close()
         self._conn = None
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A call whose connection went away: the server rolled back what it had not committed (a
+        restore is one transaction with its journal deletion, so the journal still tells the truth),
+        but our bookkeeping may lag behind what it did commit: every table is hashed again at the next
+        fingerprint, and the error is ConnectionLost (the next access of ``conn`` opens a new one)."""
+        try:
+            yield
+        except Exception as exc:
+            if isinstance(exc, ConnectionLost) or self._conn is None or self._conn.open:
+                raise
+            self._dirty = None
+            cause = exc if isinstance(exc, pymysql.err.MySQLError) else exc.__cause__ or exc
+            reason = str(cause.args[-1]) if cause.args else type(cause).__name__
+            raise ConnectionLost(self.shown_url, reason) from exc
 
     def _query(self, sql: str, args: Any = None) -> list[tuple]:
         return self._query_sets(sql, args)[0]
@@ -305,6 +322,10 @@ class MySQLJournalAdapter(Adapter):
     # -- checkpoint / restore -----------------------------------------------------------------------
 
     def checkpoint(self) -> Checkpoint:
+        with self._guard():
+            return self._checkpoint()
+
+    def _checkpoint(self) -> Checkpoint:
         state = self.reader.read()
         cp = self._lineage.new_id()
         if state.new_tables or state.idents != self._ident:
@@ -343,7 +364,8 @@ class MySQLJournalAdapter(Adapter):
     def restore(self, token: Checkpoint) -> None:
         self._lineage.check(token)
         cp, hwm, counters, gens = token.value
-        self._undo(hwm, dict(counters), dict(gens))
+        with self._guard():
+            self._undo(hwm, dict(counters), dict(gens))
         self._lineage.rewind_to(token)
         for orphan in self.copies.drop_after(cp):
             self._ident.pop(orphan, None)  # first copied after this checkpoint: copy again at the next
@@ -375,8 +397,9 @@ class MySQLJournalAdapter(Adapter):
                 while cur.nextset():
                     pass
         except pymysql.err.MySQLError as exc:
-            conn.rollback()
-            self._query("SET @venom_replay_off = NULL, FOREIGN_KEY_CHECKS = 1")
+            if conn.open:  # a lost connection's transaction was rolled back by the server
+                conn.rollback()
+                self._query("SET @venom_replay_off = NULL, FOREIGN_KEY_CHECKS = 1")
             raise AdapterError(f"restore failed: {exc.args[-1]}") from exc
         self.copies.current.update(gens)
         self._ident.update(state.idents)  # a rebuild keeps the table's new identity
@@ -439,12 +462,17 @@ class MySQLJournalAdapter(Adapter):
 
     def import_content(self, parts: Iterable[ContentPart]) -> ContentStats:
         """Ordinary writes on our connection (@venom_replay_off unset): our row triggers journal them."""
-        stats = import_tables(self.conn, self._query, parts, self.notes)
+        with self._guard():
+            stats = import_tables(self.conn, self._query, parts, self.notes)
         return self.imported(stats)
 
     # -- fingerprint ---------------------------------------------------------------------------------
 
     def fingerprint(self) -> str:
+        with self._guard():
+            return self._fingerprint()
+
+    def _fingerprint(self) -> str:
         state = self.reader.read()
         hwm, idents = state.hwm, state.idents
         if self._dirty is None:

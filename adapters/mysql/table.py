@@ -42,13 +42,18 @@ def connect_args(url: str) -> dict[str, Any]:
             "database": unquote(parts.path.lstrip("/")) or None}
 
 
+PROGRAM_NAME = "venom-replay"
+"""Our connections' program_name attribute (performance_schema.session_connect_attrs), so that a DBA
+can tell them from the API's."""
+
+
 def connect(url: str) -> pymysql.connections.Connection:
     args = connect_args(url)
     if args["database"] is None:
         raise AdapterError(f"no database name in {mask_url_password(url)} (expected mysql://user@host:port/dbname)")
     try:
         return pymysql.connect(**args, autocommit=True, charset="utf8mb4", client_flag=CLIENT.MULTI_STATEMENTS,
-                               connect_timeout=10)
+                               connect_timeout=10, program_name=PROGRAM_NAME)
     except pymysql.err.OperationalError as exc:
         raise AdapterError(f"cannot connect to {mask_url_password(url)}: {exc.args[-1]}") from exc
 

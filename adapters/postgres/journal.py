@@ -38,8 +38,10 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-from venom_replay.adapters.base import Adapter, AdapterError, CannotRestore, Checkpoint, ContentPart, ContentStats
+from venom_replay.adapters.base import (Adapter, AdapterError, CannotRestore, Checkpoint, ConnectionLost, ContentPart,
+                                        ContentStats)
 from venom_replay.adapters.content_hash import MASK64, combine, volatile_for
 from venom_replay.adapters.journal_ranges import OPEN_END, Ranges, branch_point, extend, flat, normalise
 from venom_replay.adapters.lineage import Lineage
@@ -52,12 +54,30 @@ KEEP_ALL = 2**62  # restore's p_keep: every undone entry goes to the shelf
 KEEP_NONE = -1    # none does
 
 
+APPLICATION_NAME = "venom-replay"
+"""How our connections show in pg_stat_activity, so that a DBA can tell them from the API's (a URL
+that names its own application_name keeps it)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _names_application(url: str) -> bool:
+    try:
+        return "application_name" in conninfo_to_dict(url)
+    except psycopg.Error:
+        return False  # psycopg.connect() says what is wrong with the URL
+
+
 def connect(url: str, **kwargs: Any) -> psycopg.Connection:
+    if not _names_application(url):
+        kwargs.setdefault("application_name", APPLICATION_NAME)
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AdapterError(f"cannot connect to {mask_url_password(url)}: {first}") from exc
+        raise AdapterError(f"cannot connect to {mask_url_password(url)}: {_first_line(exc)}") from exc
 
 
 def full_content_hash(conn: psycopg.Connection, volatile_columns: Iterable[str]) -> str:
@@ -128,6 +148,7 @@ class PostgresJournalAdapter(Adapter):
     def conn(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._replica = False
+            self._conn = None  # a failed reconnect is "cannot connect", not the old connection's loss
             self._conn = connect(self.url)
             self._conn.execute(f"SET lock_timeout = {int(self.lock_timeout_ms)}")
             # Our functions run the same few statements thousands of times with new parameters:
@@ -278,11 +299,15 @@ class PostgresJournalAdapter(Adapter):
         return Checkpoint(self.url, (self._lineage.new_id(), ranges, json.dumps(state["seqs"], sort_keys=True)))
 
     def checkpoint(self) -> Checkpoint:
-        state = self._checkpoint_state()
-        if state.get("writers"):
-            self._wait_for_writers(state["writers"])
+        try:
             state = self._checkpoint_state()
-        return self._token(state)
+            if state.get("writers"):
+                self._wait_for_writers(state["writers"])
+                state = self._checkpoint_state()
+            return self._token(state)
+        except Exception as exc:
+            self._raise_if_lost(exc)
+            raise
 
     def _wait_for_writers(self, writers: list[dict[str, Any]]) -> None:
         """Wait until no other session has a write transaction open, then forget what was folded:
@@ -368,9 +393,19 @@ class PostgresJournalAdapter(Adapter):
         and the next fingerprint hashes the tables from scratch. Both are exact whatever happened."""
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             self._path, self._sums, self._unsure = None, None, True
+            if isinstance(exc, Exception):
+                self._raise_if_lost(exc)
             raise
+
+    def _raise_if_lost(self, exc: Exception) -> None:
+        """A call failed on a connection that is gone: say so as ConnectionLost (the next access of
+        ``conn`` opens a new one)."""
+        if isinstance(exc, ConnectionLost) or self._conn is None or not self._conn.broken:
+            return
+        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__ or exc
+        raise ConnectionLost(self.shown_url, _first_line(cause)) from exc
 
     def _restore_args(self, token: Checkpoint) -> tuple[int, Ranges, str]:
         """Where the present path and the token's path part, the token's path, its sequences."""

@@ -7,7 +7,7 @@ findings (minimised, bucketed by ``signature``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +39,9 @@ class StepResult:
     consumed: dict[str, "BoundUse"] = field(default_factory=dict)
     """Bound values this step's request used, by location (``path:order_id``): which producer's
     value went where, so checkers can tell that two calls touched the same resource."""
+    mutation: Any = None
+    """The value mutation this step's request carried (replay/mutations' ``Mutation``); None: the
+    request was rendered unchanged."""
 
 
 @dataclass(slots=True)
@@ -54,6 +57,9 @@ class StepContext:
     """Database handles by adapter URL, for checks that read the database."""
     replays_recorded_path: bool = False
     """True when this path is a sequence the recording itself contained (used to confirm oracles)."""
+    content_changed: Callable[[], bool | None] | None = None
+    """Asked lazily (one fingerprint): whether this step changed the databases' content, volatile
+    columns left out; None (or a None answer): not known (no database, no fingerprint before the step)."""
 
 
 @dataclass(slots=True)

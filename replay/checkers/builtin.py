@@ -3,7 +3,7 @@
 Each looks at the step just executed and the path that led to it (``StepContext``) and returns
 violations whose ``signature`` names one root cause (checker + templates involved), so the explorer
 reports it once however many paths hit it. Each checker lives in its own module (``server_error``,
-``shape``, ``deletes``, ``repeated_success``, ``access_after_revoke``, ``leaky_error``) on the shared helpers of
+``shape``, ``deletes``, ``repeated_success``, ``access_after_revoke``, ``leaky_error``, ``failed_write``) on the shared helpers of
 ``steps``; this module assembles them.
 
 Care against false positives, because a tool that cries wolf gets switched off: resources are
@@ -22,16 +22,19 @@ from venom_replay.proxy.recording import Exchange
 from venom_replay.replay.checkers.access_after_revoke import AccessAfterRevokeChecker
 from venom_replay.replay.checkers.base import Checker
 from venom_replay.replay.checkers.deletes import DeletedStillListedChecker, UseAfterDeleteChecker
+from venom_replay.replay.checkers.failed_write import FailedWriteChecker
 from venom_replay.replay.checkers.inherited_identity import InheritedIdentityChecker
 from venom_replay.replay.checkers.leaky_error import LeakyErrorChecker
 from venom_replay.replay.checkers.repeated_success import RepeatedSuccessChecker
 from venom_replay.replay.checkers.resurrection import ResurrectionChecker
 from venom_replay.replay.checkers.server_error import ServerErrorChecker
 from venom_replay.replay.checkers.shape import ShapeChecker
+from venom_replay.replay.mutations.judge import MutationDomainChecker
 
 __all__ = [
     "AccessAfterRevokeChecker",
     "DeletedStillListedChecker",
+    "FailedWriteChecker",
     "InheritedIdentityChecker",
     "LeakyErrorChecker",
     "RepeatedSuccessChecker",
@@ -56,4 +59,6 @@ def builtin_checkers(tset: TemplateSet, exchanges: Mapping[int, Exchange] | None
         InheritedIdentityChecker(tset, exchanges),
         LeakyErrorChecker(),
         ResurrectionChecker(tset, exchanges),
+        FailedWriteChecker(),
+        MutationDomainChecker(),
     ]

@@ -8,6 +8,7 @@ import sys
 import click
 
 from venom_replay.adapters.registry import open_adapter, split_options
+from venom_replay.proxy.redact import mask_url_password
 
 DB_HELP = "Database URL: postgresql://, mysql:// (MariaDB too), sqlite:///path or redis://; ?mode=... picks a mode."
 
@@ -74,7 +75,7 @@ def recover(url: str, mode: str | None, keep_installed: bool) -> None:
         undone = adapter.recover()
         if not keep_installed:
             adapter.uninstall()
-    shown = split_options(url)[0]
+    shown = mask_url_password(split_options(url)[0])
     click.echo(f"{shown}: baseline restored ({undone} change(s) undone)" if undone
                else f"{shown}: nothing to recover")
 
@@ -97,5 +98,5 @@ def uninstall(url: str, mode: str | None, keep_changes: bool) -> None:
     with adapter:
         undone = 0 if keep_changes else adapter.recover()
         adapter.uninstall()
-    shown = split_options(url)[0]
+    shown = mask_url_password(split_options(url)[0])
     click.echo(f"{shown}: uninstalled" + (f" after restoring the baseline ({undone} change(s) undone)" if undone else ""))

@@ -23,7 +23,9 @@ def _stats_table(stats: Any) -> Table:
     return table
 
 
-def print_summary(console: Console, report: dict[str, Any], out_dir: Path) -> None:
+def print_summary(console: Console, report: dict[str, Any], out_dir: Path, *, warnings_to: Console | None = None) -> None:
+    """The run in a few lines and the findings table on ``console``; the report's warnings on
+    ``warnings_to`` (default: the same console)."""
     findings = report["findings"]
     restored = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]no database given[/]"}[report["db_restored"]]
     from venom_replay.replay.report.json_report import agreement_line
@@ -48,7 +50,7 @@ def print_summary(console: Console, report: dict[str, Any], out_dir: Path) -> No
     else:
         console.print("[green]no findings[/]")
     for w in report["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        (warnings_to or console).print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(f"reports: {out_dir}/report.json, report.html, junit.xml, summary.md")
 
 
@@ -99,13 +101,21 @@ Examples:
               help="Share of the recorded steps that must answer with their recorded status class when the recording "
                    "is replayed first; below it the target is not the recorded API: nothing is explored and the exit "
                    f"code is 2 (default {DEFAULTS.min_agreement:g}; 0 turns the check off).")
-@click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout and nothing else (progress goes to stderr).")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout and nothing else (the summary and progress go to stderr).")
+@click.option("--mutations", "mutations", type=click.IntRange(0), default=None, metavar="N",
+              help="After the search, send up to N value mutations per call variant (dropped fields, nulls, wrong types, "
+                   "boundaries, unknown ids, echoed fields), each from a state the search reached, rolled back "
+                   "(default: [mutations] per_template, else 12).")
+@click.option("--no-mutations", is_flag=True, help="Do not send value mutations (the same as --mutations 0).")
+@click.option("--strict-domains", is_flag=True,
+              help="Also report, at low severity, a mutated call that succeeded with a value outside what the recording shows.")
 @click.option("--host", metavar="HOST", help="With a recording of several hosts: replay this one's calls only (default: the --target's host if recorded, else the one with most exchanges).")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
             max_transitions: int | None, time_limit: float | None, max_recorded_steps: int | None,
             prefix_roots: int | None, prefix_depth: int | None,
             swap_identities: bool, invariants: Path | None,
-            config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None) -> None:
+            config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None,
+            mutations: int | None = None, no_mutations: bool = False, strict_domains: bool = False) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
     Between branches the databases given with --db are rolled back; after every step the built-in
@@ -119,8 +129,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
       1  findings
       2  usage or set-up error, or a target that did not behave like the recording (fewer than
          --min-agreement of the recorded steps answered with their recorded status class), stopped
-         answering, or a user invariant that could not run (reports are written when the run got
-         that far)
+         answering, the connection to a database lost mid-run, or a user invariant that could not
+         run (reports are written when the run got that far)
       3  the databases were not restored to their content before the run (wins over 1 and 2)
     """
     import json
@@ -132,7 +142,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     from venom_replay.replay.report.outcome import EXIT_INTERRUPTED, outcome
     from venom_replay.replay.session import load_recording_once, run_exploration
 
-    console = Console(stderr=True)
+    console = Console(stderr=True)  # progress, warnings, errors
+    summary = console if as_json else Console()  # stdout: the summary, or report.json alone with --json
     Target.parse(target)  # a bad URL is a one-line error before anything is installed
     if report_dir.exists() and not report_dir.is_dir():
         raise ConfigError(f"--report {report_dir}: exists and is not a directory")
@@ -141,7 +152,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
         strategy=strategy, depth=depth, max_transitions=max_transitions, time_limit=time_limit,
         max_recorded_steps=max_recorded_steps, prefix_roots=prefix_roots,
         prefix_depth=prefix_depth, timeout=timeout, min_agreement=min_agreement, swap_identities=swap_identities or None,
-        learned=False if no_learned else None)
+        learned=False if no_learned else None, mutations=0 if no_mutations else mutations,
+        strict_domains=strict_domains or None)
 
     loaded = load_recording_once(recording, config)
     if not loaded.templates.templates:
@@ -156,7 +168,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     report = write_reports(result, report_dir)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
-    print_summary(console, report, report_dir)
+    print_summary(summary, report, report_dir, warnings_to=console)
     verdict = outcome(report)
     for line in verdict.problems:
         click.echo(f"error: {line}", err=True)

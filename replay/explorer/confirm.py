@@ -29,7 +29,7 @@ from venom_replay.replay.checkers.base import StepResult
 from venom_replay.replay.explorer.actions import closest_example
 from venom_replay.replay.explorer.prefix import ends_prefix, prefix_end
 from venom_replay.replay.explorer.state import ValueKey
-from venom_replay.replay.explorer.steps import TIME_LIMIT
+from venom_replay.replay.explorer.steps import TIME_LIMIT, content_change
 from venom_replay.replay.findings import Action
 from venom_replay.replay.options import DEFAULTS
 
@@ -118,6 +118,9 @@ def confirm_recorded(ex: Explorer, exchanges: Mapping[int, Exchange], *, max_ste
         tpl = runner.template(step.template)
         action = Action(step.template, closest_example(tpl, recorded), recorded_prefix=True,
                         seq=step.seq if recorded is not None else None)
+        # A recorded refusal may write (an audit row): the fingerprint before it lets the checkers see that.
+        refused = recorded is not None and recorded.response is not None and recorded.response.status >= 400
+        fp_before = position.db.fingerprint() if refused and position.rollback else None
         res = runner.run(action, values)
         position.mark_changed()
         if res.error == TIME_LIMIT:
@@ -141,7 +144,7 @@ def confirm_recorded(ex: Explorer, exchanges: Mapping[int, Exchange], *, max_ste
         session_end = last_of[session] == step.seq
         if ex.prefixes.limit > 0 and ends_prefix(tpl.method, res, before, values, session_end=session_end):
             ex.prefixes.note(prefix_end(session, actions, path, values, position, session_end=session_end))
-        for v in runner.check(res, path, values, recorded=True):
+        for v in runner.check(res, path, values, recorded=True, changed=content_change(position, fp_before)):
             if v.checker not in reported_anyway and v.signature not in ex.suppressed:
                 ex.suppressed[v.signature] = f"the recording itself shows it (step {step.seq}, session {session})"
                 ex.warnings.add("suppressed", f"not reported: {v.message} — replaying the recording (session "

@@ -35,6 +35,7 @@ from venom_replay.replay.checkers.base import Checker
 from venom_replay.replay.explorer.actions import build_actions
 from venom_replay.replay.explorer.budget import Budget
 from venom_replay.replay.explorer.confirm import recorded_order
+from venom_replay.replay.explorer.control_read import read_also_writes, repeat_writes_nothing
 from venom_replay.replay.explorer.dependencies import closure, recorded_dependencies
 from venom_replay.replay.explorer.minimize import minimize
 from venom_replay.replay.explorer.position import Position
@@ -43,7 +44,7 @@ from venom_replay.replay.explorer.probe import probe_determinism
 from venom_replay.replay.explorer.results import ExploreStats, Limits, StopReason
 from venom_replay.replay.explorer.search import CoverageGuided, Frontier, make_frontier
 from venom_replay.replay.explorer.state import StateGraph, StateNode, public_values, state_key, volatile_sources
-from venom_replay.replay.explorer.steps import TIME_LIMIT, SequenceRun, StepRunner, replay_sequence
+from venom_replay.replay.explorer.steps import TIME_LIMIT, SequenceRun, StepRunner, content_change, replay_sequence
 from venom_replay.replay.explorer.warning_log import WarningLog
 from venom_replay.replay.findings import Action, Finding, FindingBook
 from venom_replay.replay.http_client import HttpClient
@@ -225,7 +226,8 @@ class Explorer:
         values = self.steps.bind(node.values, res, action)
         path = node.results + (res,)
         # Checks first: user SQL invariants read the databases as the step left them.
-        violations = [v for v in self.steps.check(res, path, values) if v.signature not in self.suppressed]
+        changed = content_change(self.position, self.position.fp if self.position.rollback else None)
+        violations = [v for v in self.steps.check(res, path, values, changed=changed) if v.signature not in self.suppressed]
         for v in violations:
             self.book.add(v, list(node.path) + [action], list(path))
         probe = self.position.rollback and tpl.id not in self.probed
@@ -338,6 +340,22 @@ class Explorer:
             finding.notes.append("not fully minimised: the time limit came first" if last is not None
                                  else "not minimised: the time limit came first")
 
+    def _drop_writes_a_read_makes_too(self) -> None:
+        """A refused call that wrote is no finding when the write is the server's bookkeeping
+        (control_read.py): a read writes the same, or a second identical call writes nothing."""
+        for finding in self.book.ordered():
+            if finding.checker != "failed-write" or self.steps.target_down or self.steps.expired():
+                continue
+            if read_also_writes(finding, self.steps, self.position, self.replay):
+                why = "a plain read of the same URL changes the databases as well"
+            elif repeat_writes_nothing(finding, self.steps, self.position, self.replay):
+                why = "the same call sent again writes nothing more (a one-time initialisation)"
+            else:
+                continue
+            self.book.by_signature.pop(finding.signature, None)
+            self.warnings.add("bookkeeping", f"not reported: {finding.message} — {why}: the server's own "
+                              "bookkeeping, not this call's data")
+
     def confirm_findings(self) -> None:
         """Keep only findings that a replay of their sequence from the baseline shows again.
 
@@ -376,5 +394,6 @@ class Explorer:
                                   f"{len(finding.actions)} steps from the start did not show it again (not reproducible)")
                 continue
             finding.steps, finding.message, finding.details = run.steps, match.message, dict(match.details)
+        self._drop_writes_a_read_makes_too()
         if dropped:
             self.warnings.add("not-reproducible-count", f"{dropped} finding(s) not reproducible from the start were left out")

@@ -23,6 +23,8 @@ class StopReason(enum.StrEnum):
     TIME_LIMIT = "time-limit"
     INTERRUPTED = "interrupted"
     TARGET_DOWN = "target-down"
+    DATABASE_LOST = "database-lost"
+    """Our connection to a database went away mid-run: the run ended there, its findings kept."""
     UNLIKE_RECORDING = "unlike-recording"
     """The replay of the recording showed a target that does not answer like the recorded API: not searched."""
 
@@ -91,7 +93,9 @@ class ExploreResult:
     recording sent, how many answered with the recorded status class, and whether that is enough for
     the target to count as the recorded API (None: the recording was not replayed)."""
     time_cut: list[str] = field(default_factory=list)
-    """Phases the time limit cut short (``recorded``, ``search``, ``shrink``, ``confirm``)."""
+    """Phases the time limit cut short (``recorded``, ``search``, ``mutations``, ``shrink``, ``confirm``)."""
+    mutations: dict[str, Any] | None = None
+    """What the mutation phase did (replay/mutations/run.py ``MutationStats``); None: it did not run."""
     invariant_errors: list[str] = field(default_factory=list)
     """User invariants that could not run during the run (each said once; none of them is a finding)."""
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from venom_replay.adapters.base import Adapter
+from venom_replay.adapters.base import Adapter, AdapterError
 from venom_replay.proxy.errors import VenomError
 from venom_replay.proxy.infer.model import TemplateSet
 from venom_replay.proxy.recording import Exchange, read_recording
@@ -21,6 +21,7 @@ from venom_replay.replay.explorer.guards import DeferSigint
 from venom_replay.replay.explorer.results import ExploreResult, ExploreStats, Limits, StopReason
 from venom_replay.replay.http_client import HttpClient
 from venom_replay.replay.options import DEFAULTS, STRATEGIES
+from venom_replay.replay.report.outcome import lost_connection_warning
 
 
 def _recorded_exchanges(tset: TemplateSet) -> dict[int, Exchange]:
@@ -31,6 +32,50 @@ def _recorded_exchanges(tset: TemplateSet) -> dict[int, Exchange]:
         return {ex.seq: ex for ex in read_recording(tset.source).exchanges}
     except VenomError:
         return {}
+
+
+UNCONFIRMED_DB_LOST = ("unconfirmed: the connection to a database was lost before this finding could be replayed "
+                       "from the baseline")
+
+
+def _lost_database(exc: BaseException) -> str | None:
+    """The database whose connection ``exc`` says was lost mid-call (an adapter's ConnectionLost), else None."""
+    return getattr(exc, "lost_database", None) if isinstance(exc, AdapterError) else None
+
+
+def _restore_at_end(ex: Explorer, lost: AdapterError | None) -> tuple[bool | None, bool]:
+    """The final restore, then our objects removed; (restored?, whether the restore itself failed).
+
+    After a lost connection the adapter restores on a new one (its journal makes that exact whatever
+    the lost call did), and a connection lost during the restore itself gets one more try. When it
+    still fails, the databases count as not restored and our objects stay in place for `venom-replay
+    db recover`; that is a warning, not an exception, so that the report is still written."""
+    for last_try in (False, True):
+        try:
+            restored = ex.finish()
+        except AdapterError as exc:
+            if lost is None and _lost_database(exc) is None:
+                ex.position.uninstall()  # any other error: as for any exception, our objects go first
+                raise
+            if lost is None:
+                lost = exc
+                ex.warnings.add("db-lost", lost_connection_warning(str(exc)))
+            if not last_try and _lost_database(exc) is not None:
+                continue
+            ex.warnings.add("db", f"the final restore failed: {exc}")
+            return False, True
+        except BaseException:
+            ex.position.uninstall()
+            raise
+        try:
+            ex.position.uninstall()
+        except AdapterError as exc:
+            if lost is None:
+                raise
+            ex.warnings.add("db", f"the databases were restored, but venom-replay's triggers and journal could not be "
+                                  f"removed ({exc}): run `venom-replay db uninstall` for each --db")
+        return restored, False
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 def explore(
@@ -51,6 +96,7 @@ def explore(
     prefix_roots: int = DEFAULTS.prefix_roots,
     recorded_exchanges: Mapping[int, Exchange] | None = None,
     start_state: Any = None,
+    mutations: Any = None,
 ) -> ExploreResult:
     """Explore orderings of ``tset``'s templates against ``target`` with ``adapters`` rolled back.
 
@@ -75,6 +121,10 @@ def explore(
     ``start_state``: the databases' content when the recording started (``record --db``), or None.
     Given, the exploration starts from it: the recorded sessions replay from the state they were
     recorded in; the content the databases held before this call is put back at the end.
+
+    ``mutations``: the mutation phase's settings (replay/mutations/settings.py ``MutationSettings``):
+    after the search, each template variant's value mutations are sent from states it reached
+    (replay/mutations/run.py); None: no mutation phase.
     """
     from venom_replay.graph.transition import observed_pairs
 
@@ -92,8 +142,11 @@ def explore(
         ex.warnings.add("no-db", "no --db given: nothing is rolled back; branches see each other's writes and the API keeps them")
     stopped = StopReason.COMPLETE
     db_restored: bool | None = None
+    restore_failed = False
     installed = False
     agreement = None
+    mutation_stats = None
+    lost: AdapterError | None = None
     try:
         ex.start(start_state)
         installed = True
@@ -108,6 +161,11 @@ def explore(
         else:
             stopped = ex.search(strategy, limits, observed_pairs(tset))
         ex.search_seconds = time.monotonic() - search_start
+        if mutations is not None and stopped != StopReason.UNLIKE_RECORDING and not ex.steps.target_down:
+            from venom_replay.replay.mutations.run import run_mutations
+
+            ex.emit("mutating")
+            mutation_stats = run_mutations(ex, mutations)
         if shrink:
             ex.emit("minimising")
             for finding in ex.book.ordered():
@@ -117,13 +175,19 @@ def explore(
         ex.confirm_findings()
     except KeyboardInterrupt:
         stopped = StopReason.INTERRUPTED
+    except AdapterError as exc:
+        if not installed or _lost_database(exc) is None:
+            raise
+        lost = exc  # the run ends here; what it found so far is reported
+        stopped = StopReason.DATABASE_LOST
+        ex.warnings.add("db-lost", lost_connection_warning(str(exc)))
+        for finding in ex.book.ordered():
+            if finding.signature not in ex.reconfirmed:
+                finding.notes.append(UNCONFIRMED_DB_LOST)
     finally:
         if installed:
             with DeferSigint():
-                try:
-                    db_restored = ex.finish()
-                finally:
-                    ex.position.uninstall()
+                db_restored, restore_failed = _restore_at_end(ex, lost)
         if client is not target:
             client.close()
     if ex.steps.target_down and stopped != StopReason.INTERRUPTED:
@@ -133,7 +197,7 @@ def explore(
     if budget.cut - {"search"}:
         ex.warnings.add("time-limit", f"the time limit ({limits.time_limit:g} s) cut short: {', '.join(sorted(budget.cut))} "
                         "(see the notes of the findings and the replay agreement)")
-    if db_restored is False:
+    if db_restored is False and not restore_failed:
         ex.warnings.add("db", "the databases' content after the final restore differs from the content before the run")
     ex.emit("done")
     dropped: list[Any] = []
@@ -162,4 +226,5 @@ def explore(
         prefix_roots=len(ex.prefixes.roots),
         replay_agreement=agreement.as_dict() if agreement is not None else None,
         time_cut=sorted(budget.cut),
+        mutations=mutation_stats.as_dict() if mutation_stats is not None else None,
     )

@@ -159,12 +159,20 @@ class StepRunner:
             values = self.render_values(tpl, action, values)
             request = render_request(tpl, values, example=action.example, base_url=self.client.target.base_url)
             used = self._uses(tpl, values)
+            if action.mutation is not None:
+                from venom_replay.replay.mutations.apply import NotApplicable, apply_mutation
+
+                try:
+                    request = apply_mutation(request, tpl.path, action.mutation)
+                except NotApplicable as exc:
+                    return StepResult(tpl, request, None, error=f"mutation not applicable: {exc}", mutation=action.mutation)
         if self.expired():
             return StepResult(tpl, request, None, error=TIME_LIMIT)
         started = time.monotonic()
         with FinishRequest():
             result = self.client.execute(tpl, request)
         result.consumed.update(used)
+        result.mutation = action.mutation
         if result.response is not None:
             try:
                 result.produced = extract_values(tpl, result.response, request)
@@ -196,12 +204,19 @@ class StepRunner:
         return new
 
     def check(self, result: StepResult, path: Sequence[StepResult], values: Mapping[ValueKey, Any], *,
-              recorded: bool = False) -> list[Violation]:
-        """Every checker's violations for ``result``, the last step of ``path``."""
+              recorded: bool = False, changed: Callable[[], bool | None] | None = None) -> list[Violation]:
+        """Every checker's violations for ``result``, the last step of ``path``; ``changed`` tells
+        whether the step changed the databases (``content_change``). A mutated step is judged by the
+        checkers that judge changed values, in buckets of their own (replay/mutations/judge.py)."""
         ctx = StepContext(step=result, path=path, values=public_values(values), templates=self.tset,
-                          databases=self.databases, replays_recorded_path=recorded)
+                          databases=self.databases, replays_recorded_path=recorded, content_changed=changed)
+        checkers = self.checkers
+        if result.mutation is not None:
+            from venom_replay.replay.mutations.judge import judges_mutated, mutated_violations
+
+            checkers = [c for c in checkers if judges_mutated(c)]
         found: list[Violation] = []
-        for checker in self.checkers:
+        for checker in checkers:
             try:
                 found.extend(checker.check(ctx) or [])
             except Exception as exc:  # a broken user invariant is reported, and the run goes on
@@ -209,7 +224,20 @@ class StepRunner:
                 if name not in self.checker_failures:
                     self.checker_failures.add(name)
                     self.warnings.add("checker", f"checker {name} failed on {result.template.label}: {type(exc).__name__}: {exc}")
-        return found
+        return found if result.mutation is None else mutated_violations(result, found)
+
+
+def content_change(position: Position, before: str | None) -> Callable[[], bool | None]:
+    """Whether the step just run changed the databases' content, compared with ``before`` (their
+    fingerprint before the step); the fingerprint is taken once, when a checker first asks."""
+    answer: list[bool | None] = []
+
+    def changed() -> bool | None:
+        if not answer:
+            answer.append(None if before is None or not position.rollback else position.db.fingerprint() != before)
+        return answer[0]
+
+    return changed
 
 
 @dataclass(slots=True)
@@ -248,6 +276,8 @@ def replay_sequence(runner: StepRunner, position: Position, actions: Sequence[Ac
             position.mark_changed()
             run.broke_off = f"step {i} ({action.template}) has unbound values: an earlier step did not produce them"
             break
+        checked = check_every_step or i == len(actions)
+        before = position.db.fingerprint() if checked and position.rollback else None
         res = runner.run(action, values)
         position.mark_changed()
         run.steps.append(res)
@@ -259,6 +289,6 @@ def replay_sequence(runner: StepRunner, position: Position, actions: Sequence[Ac
                 run.unanswered = res.error
             break
         values = runner.bind(values, res, action)
-        if check_every_step or i == len(actions):
-            run.violations = runner.check(res, run.steps, values)
+        if checked:
+            run.violations = runner.check(res, run.steps, values, changed=content_change(position, before))
     return run

@@ -77,6 +77,8 @@ def step_summary(step: StepResult, example: int = 0, *, recorded_prefix: bool = 
         **({"recorded_prefix": True} if recorded_prefix else {}),
         # The recorded exchange a step of the recording replays (``reproduce`` sends it the same way).
         **({"recorded_seq": recorded_seq} if recorded_seq is not None else {}),
+        # The value mutation the request carried (``reproduce`` applies it again).
+        **({"mutation": step.mutation.as_dict()} if step.mutation is not None else {}),
     }
 
 
@@ -115,6 +117,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "confirmed_steps": result.confirmed_steps,
         "replay_agreement": result.replay_agreement,
         "time_cut": list(result.time_cut),
+        "mutations": result.mutations,
         "prefix_roots": result.prefix_roots,
         "minimize_runs": result.minimize_runs,
         "db_restored": result.db_restored,

@@ -6,8 +6,8 @@ Read from report.json alone, so the command line, summary.md and junit.xml say t
 - 1: findings;
 - 2: the run could not say anything about the API: a usage or set-up error (raised before any
   report is written), a target that did not behave like the recording (too few recorded steps
-  answered with their recorded status class), a target that stopped answering, or a user
-  invariant that could not run;
+  answered with their recorded status class), a target that stopped answering, the connection to
+  a database lost mid-run, or a user invariant that could not run;
 - 3: the databases were not restored to their content before the run: whatever else happened,
   this is what the user must act on first;
 - 130: interrupted (the databases restored).
@@ -15,6 +15,7 @@ Read from report.json alone, so the command line, summary.md and junit.xml say t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,32 @@ def not_restored_line() -> str:
             "see `venom-replay db check` and `venom-replay db recover`")
 
 
+LOST_CONNECTION_TAIL = "; the run stopped there and reports what it found until then"
+_LOST_CONNECTION = re.compile(r"^(?P<lost>the connection to \S+ was lost.*?)" + re.escape(LOST_CONNECTION_TAIL) + "$")
+
+
+def lost_connection_warning(lost: str) -> str:
+    """The warning a run leaves in its report when a database connection was lost (``lost``: the
+    adapter's "the connection to URL was lost (reason)"); ``outcome`` reads it back."""
+    return lost + LOST_CONNECTION_TAIL
+
+
+def lost_connection_line(report: dict[str, Any]) -> str | None:
+    """``the connection to URL was lost mid-run (reason); databases restored`` (or NOT restored, with
+    the command that restores them); None when no connection was lost."""
+    for warning in report.get("warnings", []):
+        found = _LOST_CONNECTION.match(warning)
+        if found is None:
+            continue
+        line = found["lost"].replace(" was lost", " was lost mid-run", 1)
+        if report.get("db_restored") is not False:
+            return f"{line}; databases restored"
+        recover = " and ".join(f"`venom-replay db recover --db {url}`" for url in report.get("databases") or []) \
+            or "`venom-replay db recover --db URL`"
+        return f"{line}; databases NOT restored: run {recover}"
+    return None
+
+
 def _mismatch_text(m: dict[str, Any]) -> str:
     live = m["live_status"] if m.get("live_status") is not None else f"no answer ({m.get('error') or 'none'})"
     return f"step {m['seq']} {m['method']} {m['path']}: recorded {m['recorded_status']}, live {live}"
@@ -67,7 +94,8 @@ def unlike_recording_line(agreement: dict[str, Any]) -> str:
 
 def outcome(report: dict[str, Any]) -> Outcome:
     """The exit code of the run ``report`` describes, and its problems."""
-    not_restored = not_restored_line() if report.get("db_restored") is False else None
+    lost = lost_connection_line(report)
+    not_restored = (lost or not_restored_line()) if report.get("db_restored") is False else None
     agreement = report.get("replay_agreement") or {}
     unlike = (unlike_recording_line(agreement)
               if agreement.get("like_recording") is False and agreement.get("steps", 0) > 0 else None)
@@ -76,6 +104,8 @@ def outcome(report: dict[str, Any]) -> Outcome:
         reason = next((w for w in report.get("warnings", []) if "unreachable" in w or "timed out" in w), "no answer")
         restored = {True: "databases restored", False: "databases NOT restored"}.get(report.get("db_restored"), "no database")
         errors.append(f"the target {report.get('target', '')} stopped answering; the run ended ({restored}): {reason}")
+    if lost and not not_restored:
+        errors.insert(0, lost)
     errors.extend(report.get("invariant_errors") or [])
     if not_restored:
         code = EXIT_NOT_RESTORED

@@ -57,9 +57,9 @@ def test_the_readme_example_config_loads(tmp_path):
     ({"explore": {"depth": 3.0}}, "[explore] depth = 3.0: expected a whole number"),
     ({"explore": {"learned": 1}}, "[explore] learned = 1: expected true or false"),
     ({"learned": {"min_confidence": True}}, "[learned] min_confidence = True: expected a number"),
-    ({"reports": {}}, "unknown section [reports] (known: [templates], [explore], [invariants], [learned])"),
+    ({"reports": {}}, "unknown section [reports] (known: [templates], [explore], [mutations], [invariants], [learned])"),
     ({"sql": []}, "sql must be inside a section (did you mean [invariants] sql?)"),
-    ({"colour": "red"}, "unknown key 'colour' outside any section (sections: [templates], [explore], [invariants], [learned])"),
+    ({"colour": "red"}, "unknown key 'colour' outside any section (sections: [templates], [explore], [mutations], [invariants], [learned])"),
 ])
 def test_check_sections_messages(data, expected):
     path = Path("venom.toml")

@@ -3,7 +3,9 @@ what is wrong (never a traceback), and nothing lost.
 
 The rows of issue 15 gathered here: a recording damaged in the middle (every command says what it
 skipped; `record --append` keeps every good record after the damage), databases that cannot be
-reached (the URL named, its password masked), every configuration section refused alike (unknown
+reached (the URL named, its password masked), the tool's own database connection killed mid-run (the
+report written with what was found, the line says whether the databases were restored, and when not,
+the `db recover` it names restores them), every configuration section refused alike (unknown
 section or key with the nearest known one, a wrong type, with file and key), and a recording of
 several hosts (an unknown `--host`). The replay of a forward recording of two hosts against a live
 target is tests/proxy/test_multi_host.py; the reader's own property over thousands of damaged files
@@ -13,6 +15,7 @@ is tests/proxy/test_recording_damage.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +25,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from support.db_servers import run_writer_process
 from support.net import free_port
+from support.orders_expectations import snapshot
 from support.proxy import recording_proxy
+from venom_replay.adapters.base import AdapterError
+from venom_replay.adapters.registry import open_adapter
 from venom_replay.proxy.recording import Exchange, RecordingWriter, Request, Response, read_recording
 
 RECORDS = 12
@@ -142,6 +149,140 @@ def test_a_database_url_of_an_unknown_kind(tmp_path):
     line = one_error_line(cli("explore", str(recording), "--target", "http://127.0.0.1:9",
                               "--db", "oracle://app:s3cret@127.0.0.1/shop", "--report", "out", cwd=tmp_path))
     assert "oracle" in line and "s3cret" not in line
+
+
+# The test's fault injection, as a real --invariants file: never fails; after KILL_AFTER checks it
+# terminates the tool's own PostgreSQL connections (application_name venom-replay) from a connection
+# of its own and, with BLOCK_DB=1, first stops the database from taking new connections.
+KILL_THE_TOOLS_CONNECTION = """
+import os
+import psycopg
+import psycopg.conninfo
+
+checks = 0
+
+def invariant_kills_the_tools_database_connection(step, path):
+    "never fails: the fault is the point"
+    global checks
+    checks += 1
+    if checks != int(os.environ["KILL_AFTER"]):
+        return True
+    name = psycopg.conninfo.conninfo_to_dict(os.environ["KILL_DB"])["dbname"]
+    with psycopg.connect(os.environ["KILL_DB"], dbname="postgres", autocommit=True) as conn:
+        if os.environ.get("BLOCK_DB") == "1":
+            conn.execute('ALTER DATABASE "' + name + '" ALLOW_CONNECTIONS false')
+        pids = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'venom-replay'"
+                            " AND datname = %s", (name,)).fetchall()
+        assert pids, "the tool's connection shows as venom-replay"
+        for (pid,) in pids:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    return True
+"""
+KILL_AFTER_CHECKS = 40
+"""After the replay of the recording (23 steps), in the search, once findings were made."""
+
+
+def _explore_and_kill(db: str, api_url: str, recording: Path, cwd: Path, *, block: bool) -> subprocess.CompletedProcess:
+    invariants = cwd / "kill.py"
+    invariants.write_text(KILL_THE_TOOLS_CONNECTION)
+    return subprocess.run(
+        [sys.executable, "-m", "venom_replay.replay.cli", "explore", str(recording), "--target", api_url, "--db", db,
+         "--report", "out", "--depth", "3", "--invariants", str(invariants)],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "KILL_AFTER": str(KILL_AFTER_CHECKS), "KILL_DB": db, "BLOCK_DB": "1" if block else "0"})
+
+
+def _error_lines(done: subprocess.CompletedProcess, code: int) -> list[str]:
+    assert done.returncode == code, (done.returncode, done.stderr[-3000:])
+    assert "Traceback" not in done.stderr, done.stderr
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_the_tools_postgres_connection_killed_mid_run_ends_restored_with_the_report(
+        postgres_server, orders_api, record_orders, tmp_path):
+    db = postgres_server.url(postgres_server.create_database())
+    api = orders_api(db)
+    recording = record_orders(api.url)
+    before = snapshot(db)
+
+    done = _explore_and_kill(db, api.url, recording, tmp_path, block=False)
+    [line] = _error_lines(done, 2)
+    assert line == (f"error: the connection to {db} was lost mid-run (terminating connection due to administrator "
+                    "command); databases restored")
+    assert snapshot(db) == before  # rows, sequences, and none of our schema or triggers left
+
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["db_restored"] is True and report["exit_code"] == 2 and report["problems"] == [line[len("error: "):]]
+    assert report["stopped"] == "database-lost", report["stopped"]
+    assert report["findings"], "the findings made before the connection was lost are reported"
+    assert all(any("connection to a database was lost" in n for n in f["notes"]) for f in report["findings"])
+    assert "databases restored" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_the_tools_postgres_connection_killed_and_not_back_names_db_recover_which_restores(
+        postgres_server, orders_api, record_orders, tmp_path):
+    name = postgres_server.create_database()
+    db = postgres_server.url(name)
+    api = orders_api(db)
+    recording = record_orders(api.url)
+    before = snapshot(db)
+
+    done = _explore_and_kill(db, api.url, recording, tmp_path, block=True)
+    [line] = _error_lines(done, 3)
+    recover = f"venom-replay db recover --db {db}"
+    assert line == (f"error: the connection to {db} was lost mid-run (terminating connection due to administrator "
+                    f"command); databases NOT restored: run `{recover}`")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["db_restored"] is False and report["exit_code"] == 3 and report["findings"]
+    failed = [w for w in report["warnings"] if w.startswith("the final restore failed")]
+    assert len(failed) == 1 and f"cannot connect to {db}" in failed[0], report["warnings"]
+
+    postgres_server.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    assert snapshot(db) != before  # the run's writes and our journal are still there
+    recovered = cli(*recover.split()[1:], cwd=tmp_path)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "baseline restored" in recovered.stdout
+    assert snapshot(db) == before
+
+
+MARIADB_SHOP = [
+    "CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40) NOT NULL, qty INT NOT NULL)",
+    "INSERT INTO items (name, qty) VALUES ('book', 1), ('lamp', 2)",
+]
+
+
+def _mariadb_content(server, name: str) -> list[tuple]:
+    rows = server.execute("SELECT id, name, qty FROM items ORDER BY id", name)
+    tables = server.execute("SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                            f"'{name}' AND TABLE_NAME NOT LIKE 'venom%' ORDER BY 1")
+    return [*rows, *tables]
+
+
+def test_the_tools_mariadb_connection_killed_is_said_and_restored_on_a_new_connection(mariadb_server):
+    name = mariadb_server.create_database()
+    url = mariadb_server.url(name)
+    run_writer_process(url, MARIADB_SHOP)
+    adapter = open_adapter(url)
+    try:
+        adapter.install()
+        installed = _mariadb_content(mariadb_server, name)
+        baseline, fp = adapter.baseline, adapter.fingerprint()
+        run_writer_process(url, ["INSERT INTO items (name, qty) VALUES ('pen', 3)", "UPDATE items SET qty = 9 WHERE id = 1",
+                                 "DELETE FROM items WHERE id = 2"])
+        # Ours is the one connection to this database left: the writer's process has ended.
+        [[ours]] = mariadb_server.execute(f"SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '{name}'"
+                                          " AND ID <> CONNECTION_ID()")
+        mariadb_server.execute(f"KILL CONNECTION {ours}")
+        with pytest.raises(AdapterError) as lost:
+            adapter.restore(baseline)
+        assert str(lost.value).startswith(f"the connection to {url} was lost (")
+        assert lost.value.lost_database == url
+        adapter.restore(baseline)  # on a new connection: the journal still holds every change
+        assert adapter.fingerprint() == fp
+        assert _mariadb_content(mariadb_server, name) == installed
+    finally:
+        adapter.uninstall()
+        adapter.close()
 
 
 # ---------------------------------------------------------------- configuration

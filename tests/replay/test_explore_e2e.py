@@ -59,7 +59,7 @@ def test_every_planted_bug_is_found_minimal_and_the_database_restored(postgres_s
     inv, cfg = write_inputs(tmp_path)
     out = tmp_path / "report"
 
-    run = cli("explore", str(recording), "--target", api.url, "--db", db, "--report", str(out), "--depth", "3",
+    run = cli("explore", "--no-mutations", str(recording), "--target", api.url, "--db", db, "--report", str(out), "--depth", "3",
               "--invariants", str(inv), "--config", str(cfg), cwd=tmp_path)
     assert run.returncode == 1, run.stderr
     report = json.loads((out / "report.json").read_text())
@@ -114,7 +114,7 @@ def test_correct_twin_has_no_finding(postgres_server, orders_api, record_orders,
     recording = record_orders(api.url)
     before = snapshot(db)
     inv, cfg = write_inputs(tmp_path)
-    run = cli("explore", str(recording), "--target", api.url, "--db", db, "--report", str(tmp_path / "r"), "--depth", "3",
+    run = cli("explore", "--no-mutations", str(recording), "--target", api.url, "--db", db, "--report", str(tmp_path / "r"), "--depth", "3",
               "--invariants", str(inv), "--config", str(cfg), cwd=tmp_path)
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["findings"] == [], [f["message"] for f in report["findings"]]
@@ -128,7 +128,7 @@ def test_ctrl_c_restores_the_database(postgres_server, orders_api, record_orders
     api = orders_api(db)
     recording = record_orders(api.url)
     before = snapshot(db)
-    proc = subprocess.Popen([sys.executable, "-m", "venom_replay.replay.cli", "explore", str(recording), "--target", api.url,
+    proc = subprocess.Popen([sys.executable, "-m", "venom_replay.replay.cli", "explore", "--no-mutations", str(recording), "--target", api.url,
                              "--db", db, "--report", str(tmp_path / "r"), "--depth", "8", "--no-learned"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)
@@ -145,7 +145,7 @@ def test_unreachable_target_is_one_line_and_exit_2(tmp_path, orders_api, record_
     api = orders_api(db)
     recording = record_orders(api.url)
     api.stop()
-    run = cli("explore", str(recording), "--target", api.url, "--report", str(tmp_path / "r"), "--no-learned", cwd=tmp_path)
+    run = cli("explore", "--no-mutations", str(recording), "--target", api.url, "--report", str(tmp_path / "r"), "--no-learned", cwd=tmp_path)
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert "unreachable" in run.stderr

@@ -50,7 +50,7 @@ def cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProc
 
 def explore(recording: Path, target: str, dbs: list[str], report: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
     db_args = [a for url in dbs for a in ("--db", url)]
-    return cli("explore", str(recording), "--target", target, *db_args, "--report", str(report), "--depth", "2",
+    return cli("explore", "--no-mutations", str(recording), "--target", target, *db_args, "--report", str(report), "--depth", "2",
                "--config", str(cwd / "venom.toml"), *extra, cwd=cwd)
 
 

@@ -84,7 +84,7 @@ def record_and_explore(tmp_path: Path, **bugs: bool) -> dict:
         before = dump(db)
         out = tmp_path / "report"
         started = time.monotonic()
-        run = subprocess.run([sys.executable, "-m", "venom_replay.replay.cli", "explore", str(proxy.path), "--target",
+        run = subprocess.run([sys.executable, "-m", "venom_replay.replay.cli", "explore", "--no-mutations", str(proxy.path), "--target",
                               api.url, "--db", f"sqlite:///{db}", "--report", str(out), "--depth", "3",
                               "--prefix-depth", "3", "--time-limit", "90"],
                              check=False, capture_output=True, text=True, timeout=300)

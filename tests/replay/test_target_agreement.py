@@ -86,7 +86,7 @@ def recorded(orders_api, record_orders, tmp_path):
 
 
 def explore(recording: Path, target: str, db: str, report: Path, *extra: str) -> subprocess.CompletedProcess:
-    return cli("explore", str(recording), "--target", target, "--db", db, "--report", str(report), "--depth", "2",
+    return cli("explore", "--no-mutations", str(recording), "--target", target, "--db", db, "--report", str(report), "--depth", "2",
                *extra, cwd=report.parent)
 
 

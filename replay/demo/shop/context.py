@@ -71,10 +71,14 @@ def found(row: dict[str, Any] | None, what: str) -> dict[str, Any]:
     return row
 
 
+INT_MAX = 2**31 - 1
+"""The largest number an integer column holds on every database the shop runs on."""
+
+
 def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, default: int | None = None) -> int:
     value = data.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ApiError(400, f"{name} must be an integer >= {minimum}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= INT_MAX:
+        raise ApiError(400, f"{name} must be an integer from {minimum} to {INT_MAX}")
     return value
 
 
