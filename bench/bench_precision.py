@@ -1,6 +1,7 @@
-"""Precision of the checkers on real servers: every finding of a depth-3 exploration, per checker.
+"""Precision of the checkers on real servers: every finding of a depth-3 exploration, per checker,
+and what the value mutations cost and found.
 
-    python bench/bench_precision.py [--depth 3] [--only kinto,kinto-permissions,mlflow,demo,demo-twin]
+    python bench/bench_precision.py [--depth 3] [--only kinto,kinto-permissions,mlflow,demo,demo-twin,blog,blog-twin]
                                     [--mlflow-time-limit 900]
 
 Each subject is a real server in its own process, driven by its official client (or the bundled demo's
@@ -13,7 +14,11 @@ state), then explored with the real CLI, with rollback, at ``--depth`` until the
   deletion; tests/support/kinto_permissions_traffic.py): its findings are Kinto's documented behaviour
   that a tester of an app built on Kinto must see;
 - mlflow: MLflow's tracking and auth servers on two PostgreSQL databases, MLflow's own clients;
-- demo / demo-twin: the bundled shop with its four planted bugs, and its correct twin.
+- demo / demo-twin: the bundled shop with its four planted bugs, and its correct twin;
+- blog / blog-twin: tests/apps/blog_api.py, five planted bugs that value mutations reach, and its twin.
+
+Mutations run as by default (after the search); each subject's ``mutations`` row gives the mutated
+calls sent, their answers, the findings per mutation kind and the phase's share of the explore time.
 
 Writes bench/results/precision.json: per subject the exploration's totals and every finding (checker,
 signature, message, steps); bench/results/precision.md holds the judgement of each finding by hand.
@@ -69,6 +74,16 @@ def _mlflow(postgres: PostgresServer, workdir: Path) -> Iterator[tuple[str, list
 
 
 @contextmanager
+def _blog(workdir: Path, *, planted: bool) -> Iterator[tuple[str, list[str], Callable[[str], Any]]]:
+    from support.blog_traffic import drive_blog
+    from support.http_app import running_app
+
+    db_url = f"sqlite:///{workdir / 'blog.db'}"
+    with running_app("apps.blog_api:create_app", env={"BLOG_DB": db_url, "BLOG_BUGS": "1" if planted else "0"}) as api:
+        yield api.url, [db_url], drive_blog
+
+
+@contextmanager
 def _demo(workdir: Path, *, fixed: bool) -> Iterator[tuple[str, list[str], Callable[[str], Any]]]:
     from venom_replay.replay.demo.shop import launch
     from venom_replay.replay.demo.traffic import run_traffic
@@ -88,6 +103,8 @@ def run_subject(name: str, postgres: PostgresServer, depth: int, time_limit: flo
             subject = _kinto(postgres, workdir, accounts=name == "kinto-permissions")
         elif name == "mlflow":
             subject = _mlflow(postgres, workdir)
+        elif name.startswith("blog"):
+            subject = _blog(workdir, planted=name == "blog")
         else:
             subject = _demo(workdir, fixed=name == "demo-twin")
         with subject as (url, db_urls, drive):
@@ -107,6 +124,7 @@ def run_subject(name: str, postgres: PostgresServer, depth: int, time_limit: flo
                 raise RuntimeError(f"{name}: explore exited {done.returncode}: {done.stderr[-3000:]}")
             report = json.loads((report_dir / "report.json").read_text())
     findings = [{"checker": f["checker"], "signature": f["signature"], "message": f["message"], "count": f["count"],
+                 "mutation": (f["sequence"][-1].get("mutation") if f["sequence"] else None),
                  "steps": len(f["sequence"]),
                  "sequence": [f"{'(recorded) ' if s.get('recorded_prefix') else ''}{s['method']} {s['path']} -> {s['status']}"
                               for s in f["sequence"]]} for f in report["findings"]]
@@ -122,11 +140,14 @@ def run_subject(name: str, postgres: PostgresServer, depth: int, time_limit: flo
         "recorded_steps_same_status_class": agreement.get("same_status_class"),
         "db_restored": report.get("db_restored"),
         "findings_by_checker": dict(Counter(f["checker"] for f in findings)),
+        "mutations": {**(report.get("mutations") or {}),
+                      "share_of_explore_time": round((report.get("mutations") or {}).get("seconds", 0)
+                                                     / report["elapsed_seconds"], 3) if report.get("elapsed_seconds") else None},
         "findings": findings,
     }
 
 
-SUBJECTS = ("kinto", "kinto-permissions", "mlflow", "demo", "demo-twin")
+SUBJECTS = ("kinto", "kinto-permissions", "mlflow", "demo", "demo-twin", "blog", "blog-twin")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""A small JSON blog API on SQLite with four RESTler-style planted bugs, and its correct twin.
+"""A small JSON blog API on SQLite with five RESTler-style planted bugs, and its correct twin.
 
 Environment: ``BLOG_DB`` (sqlite:///path); ``BLOG_BUGS=1`` plants the bugs, unset is the correct twin.
 
@@ -10,12 +10,14 @@ Environment: ``BLOG_DB`` (sqlite:///path); ``BLOG_BUGS=1`` plants the bugs, unse
 
 ``checksum`` is derived from the title and body: the answers show it, no request carries it.
 
-Planted (each a 500):
+Planted (the first four a 500):
 - a PUT body without its ``id`` field (the handler reads ``data["id"]``);
 - a list read with ``per_page`` above 100000 (the page is materialised before it is cut);
 - a PUT that sends ``checksum`` back (the post is rebuilt from the body's keys);
-- a read of a post that does not exist (never created, or deleted): the lookup assumes a row.
-The twin validates each input and answers 400 or 404 instead.
+- a read of a post that does not exist (never created, or deleted): the lookup assumes a row;
+- a create whose ``tags`` are not a list of strings answers 400, but only after inserting the post,
+  which stays (a refused call that wrote).
+The twin validates each input first and answers 400 or 404 instead.
 """
 
 from __future__ import annotations
@@ -89,7 +91,14 @@ def create_app() -> Flask:
 
     @app.post("/posts")
     def create_post():
-        title, body, tags = fields(request.get_json(silent=True))
+        data = request.get_json(silent=True)
+        if planted and isinstance(data, dict) and isinstance(data.get("title"), str) and isinstance(data.get("body"), str):
+            with db() as conn:  # inserted first, the tags checked after: a refused create keeps its row
+                row = conn.execute("INSERT INTO posts (title, body, tags) VALUES (?, ?, ?) RETURNING *",
+                                   (data["title"], data["body"], json.dumps(data.get("tags", [])))).fetchone()
+            fields(data)
+            return jsonify(post_json(row)), 201
+        title, body, tags = fields(data)
         with db() as conn:
             row = conn.execute("INSERT INTO posts (title, body, tags) VALUES (?, ?, ?) RETURNING *",
                                (title, body, json.dumps(tags))).fetchone()

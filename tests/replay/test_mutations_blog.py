@@ -1,5 +1,5 @@
 """Value mutations end to end: a blog API (tests/apps/blog_api.py, SQLite in its own process) with
-four planted bugs, three of which only a changed value reaches, and its correct twin.
+five planted bugs, four of which only a changed value reaches, and its correct twin.
 
 Happy-path traffic is recorded through the real recording proxy with ``--db``; the real CLI explores
 it with rollback. Each mutation bug must be found with the mutated field and value named in the
@@ -16,35 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
+from support.blog_traffic import drive_blog
 from support.http_app import running_app
 from support.proxy import recording_proxy
 
 CLI = [sys.executable, "-m", "venom_replay.replay.cli"]
-
-
-def drive(url: str) -> None:
-    """Create three posts, list them a page at a time, read and update them, delete one."""
-    s = requests.Session()
-    s.headers["X-Venom-Session"] = "writer"
-
-    def call(method: str, path: str, expect: int, body: dict | None = None) -> dict:
-        r = s.request(method, url + path, json=body, timeout=10)
-        assert r.status_code == expect, (method, path, r.status_code, r.text)
-        return r.json() if r.content else {}
-
-    ids = []
-    for n, tags in enumerate((["news"], ["howto", "python"], ["news", "sql"]), 1):
-        ids.append(call("POST", "/posts", 201, {"title": f"post {n}", "body": f"text {n}", "tags": tags})["id"])
-    for per_page in (10, 20, 2):
-        call("GET", f"/posts?page=1&per_page={per_page}", 200)
-    for post_id in ids:
-        call("GET", f"/posts/{post_id}", 200)
-    call("PUT", f"/posts/{ids[0]}", 200, {"id": ids[0], "title": "post 1, edited", "body": "text 1", "tags": ["news"]})
-    call("PUT", f"/posts/{ids[1]}", 200, {"id": ids[1], "title": "post 2", "body": "text 2, edited", "tags": ["howto"]})
-    call("GET", f"/posts/{ids[1]}", 200)
-    call("DELETE", f"/posts/{ids[2]}", 204)
-    call("GET", "/posts?page=1&per_page=10", 200)
 
 
 def dump(path: Path) -> list:
@@ -57,7 +33,7 @@ def record_and_explore(tmp_path: Path, *, planted: bool) -> tuple[dict, Path, st
     env = {"BLOG_DB": f"sqlite:///{db}", "BLOG_BUGS": "1" if planted else "0"}
     with running_app("apps.blog_api:create_app", env=env) as api:
         with recording_proxy(api.url, tmp_path / "blog.vrec", "--db", f"sqlite:///{db}") as proxy:
-            drive(proxy.url)
+            drive_blog(proxy.url)
         assert all(ex.response.status < 400 for ex in proxy.recording().exchanges)  # happy path only
         before = dump(db)
         out = tmp_path / "report"
@@ -118,8 +94,13 @@ def test_the_mutation_bugs_are_found_with_the_mutation_named(tmp_path):
     # A read of a post that is not there (deleted, or never created): the sequence search finds it
     # unmutated, shrunk to a read of a recorded id from the start state, where no post exists yet.
     assert "server-error:GET /posts/{post_id}:500" in found, sorted(found)
-    # Every finding is a server error (no other checker judged a mutated call), bucketed once.
-    assert {f["checker"] for f in report["findings"]} == {"server-error"}, sorted(found)
+    # The create that answers 400 for bad tags after inserting the post: a refused call that wrote.
+    writes = [f for f in report["findings"] if f["checker"] == "failed-write"]
+    assert writes and {(f["sequence"][-1]["template"], _mutation_of(f)["location"]) for f in writes} == {
+        ("POST /posts", "body:$.tags")}, [f["message"] for f in writes]
+    assert all(f["sequence"][-1]["status"] == 400 for f in writes)
+    # Every other finding is a server error (no other checker judged a mutated call), bucketed once.
+    assert {f["checker"] for f in report["findings"]} == {"server-error", "failed-write"}, sorted(found)
     assert report["mutations"]["sent"] > 0 and report["mutations"]["findings_by_kind"], report["mutations"]
 
 
