@@ -7,9 +7,13 @@ reached (the URL named, its password masked), the tool's own database connection
 report written with what was found, the line says whether the databases were restored, and when not,
 the `db recover` it names restores them), every configuration section refused alike (unknown
 section or key with the nearest known one, a wrong type, with file and key), and a recording of
-several hosts (an unknown `--host`). The replay of a forward recording of two hosts against a live
-target is tests/proxy/test_multi_host.py; the reader's own property over thousands of damaged files
-is tests/proxy/test_recording_damage.py.
+several hosts (an unknown `--host`). Beside it in tests/hardening/: a target that answers 404 to
+everything or accepts connections and never answers (test_target_unlike_recording.py: exit 2, the
+first mismatches named) and a target killed mid-run (test_target_outage.py: findings kept, marked
+unconfirmed); the configuration sections against the code that reads them (test_config_sections.py).
+The replay of a forward recording of two hosts against a live target is tests/proxy/test_multi_host.py;
+the reader's own property over thousands of damaged files is tests/proxy/test_recording_damage.py;
+an API write transaction left open at a checkpoint is tests/adapters/test_postgres_open_writers.py.
 """
 
 from __future__ import annotations
