@@ -120,8 +120,11 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
 
     Between branches the databases given with --db are rolled back; after every step the built-in
     checkers (server errors, response shape, use after delete, deleted but listed, repeated
-    success, access after a role change), the learned invariants and yours are checked. Each bug
-    is reported once, with the shortest sequence that reproduces it.
+    success, access after a revocation, access inherited by a re-created account, a child used
+    while its parent is deleted, error answers that leak SQL or secrets, refused calls that still
+    wrote), the learned invariants and yours are checked. After the search each call is sent once
+    more with changed values (fields left out, null, wrong types, boundaries, unknown ids; see
+    --mutations). Each bug is reported once, with the shortest sequence that reproduces it.
 
     \b
     Exit codes:
