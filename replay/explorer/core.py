@@ -88,6 +88,7 @@ class Explorer:
         self.position = Position(db)
         # Without rollback there is no state to go back to.
         self.prefixes = PrefixRoots(prefix_roots if db is not None else 0)
+        self.swap_identities = swap_identities
         self.actions = build_actions(tset, swap_identities=swap_identities)
         self.volatile = volatile_sources(tset)
         self.progress = progress

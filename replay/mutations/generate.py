@@ -29,6 +29,11 @@ from venom_replay.proxy.infer.values import child_key
 from venom_replay.proxy.recording import Request, Response
 from venom_replay.proxy.redact import is_secret_field
 from venom_replay.replay.learned.domains import FORMATS
+from venom_replay.replay.mutations.ids import (
+    CreatedId,
+    other_identity_ids,
+    other_kind_ids,
+)
 from venom_replay.replay.mutations.model import Mutation
 from venom_replay.replay.mutations.settings import MutationSettings, field_name
 
@@ -193,18 +198,28 @@ def _objects(data: Any, depth: int = 0) -> Iterable[dict[str, Any]]:
 
 
 def generate(template: ActionTemplate, request: Request, recorded: Sequence[Request],
-             answers: Iterable[tuple[ActionTemplate, Response]], settings: MutationSettings) -> list[Mutation]:
+             answers: Iterable[tuple[ActionTemplate, Response]], settings: MutationSettings,
+             created: Sequence[CreatedId] = (), *, swap_identities: bool = False) -> list[Mutation]:
     """The mutations of the variant whose example request is ``request``, the likeliest crashes first,
     at most ``settings.per_template``. ``recorded``: every recorded request of the template (the
-    learned domains); ``answers``: recorded answers of every template (echoed fields)."""
+    learned domains); ``answers``: recorded answers of every template (echoed fields); ``created``:
+    the ids recorded creates handed out (ids of another kind; with ``swap_identities``, another
+    identity's ids of the same kind)."""
     domains = learn_request_domains(recorded)
     rounds: list[list[Mutation]] = [[], [], []]
     first, second, third = rounds
 
     for name in template.params:
         location = f"path:{name}"
-        if not settings.skips(location):
-            first.append(Mutation("foreign-id", location, NEVER_PRODUCED_ID, "an id no answer produced"))
+        if settings.skips(location):
+            continue
+        first.append(Mutation("foreign-id", location, NEVER_PRODUCED_ID, "an id no answer produced"))
+        for other in list(other_kind_ids(template, name, created))[:1]:
+            second.append(Mutation("other-kind-id", location, other.value, f"an id {other.label} created"))
+        if swap_identities:
+            for other in list(other_identity_ids(template, name, request, created))[:1]:
+                first.append(Mutation("other-identity-id", location, other.value,
+                                      f"an id another identity created ({other.label})"))
 
     for name, text in request.query:
         location = f"query:{name}"

@@ -11,11 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("drop", "null", "wrong-type", "empty-object", "number", "string", "format", "foreign-id", "echo", "extra")
+KINDS = ("drop", "null", "wrong-type", "empty-object", "number", "string", "format", "foreign-id", "other-kind-id",
+         "other-identity-id", "echo", "extra")
 """drop: the part left out; null: sent as null; wrong-type: a string for a number, a number for a
 string...; empty-object: ``{}`` where a list was; number / string: boundary values; format: a value
-that breaks a learned format (date, email, uuid); foreign-id: an id never produced, or another
-resource kind's; echo: a field the answers about this resource carry, sent back; extra: a value from
+that breaks a learned format (date, email, uuid); foreign-id: an id never produced; other-kind-id: an
+id a recorded create of another kind handed out (a comment's id where a post's goes);
+other-identity-id (with --swap-identities): an id of the same kind that another identity created; echo: a field the answers about this resource carry, sent back; extra: a value from
 the ``[mutations] extra_values`` setting."""
 
 

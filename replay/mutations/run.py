@@ -19,6 +19,7 @@ from venom_replay.replay.explorer.state import StateNode
 from venom_replay.replay.explorer.steps import TIME_LIMIT, content_change
 from venom_replay.replay.findings import Action
 from venom_replay.replay.mutations.generate import generate
+from venom_replay.replay.mutations.ids import CreatedId, created_ids
 from venom_replay.replay.mutations.settings import MutationSettings
 
 if TYPE_CHECKING:
@@ -59,6 +60,13 @@ def recorded_answers(ex: Explorer) -> list[tuple[ActionTemplate, Response]]:
     return out
 
 
+def recorded_creates(ex: Explorer) -> list[CreatedId]:
+    """The ids the recording's creates handed out, with their kind and creator."""
+    exchanges = ex.steps.recorded_exchanges()
+    return created_ids((tpl, exchanges[seq].request, exchanges[seq].response) for tpl in ex.tset.templates.values()
+                       for seq in tpl.exchange_seqs if seq in exchanges and exchanges[seq].response is not None)
+
+
 def recorded_requests(ex: Explorer, tpl: ActionTemplate) -> list[Request]:
     exchanges = ex.steps.recorded_exchanges()
     found = [exchanges[s].request for s in tpl.exchange_seqs if s in exchanges]
@@ -88,6 +96,7 @@ def run_mutations(ex: Explorer, settings: MutationSettings) -> MutationStats:
         return stats
     started = time.monotonic()
     answers = recorded_answers(ex)
+    created = recorded_creates(ex)
     states = starting_states(ex)
     found_buckets: set[tuple[str, str, str]] = set()
     try:
@@ -101,7 +110,8 @@ def run_mutations(ex: Explorer, settings: MutationSettings) -> MutationStats:
             examples = tpl.example_requests or ([tpl.example_request] if tpl.example_request else [])
             if action.example >= len(examples):
                 continue
-            mutations = generate(tpl, examples[action.example], recorded_requests(ex, tpl), answers, settings)
+            mutations = generate(tpl, examples[action.example], recorded_requests(ex, tpl), answers, settings, created,
+                                 swap_identities=ex.swap_identities)
             if mutations:
                 stats.variants += 1
             for mutation in mutations:
