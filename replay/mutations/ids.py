@@ -63,11 +63,17 @@ def param_kind(template: ActionTemplate, name: str) -> str:
 
 
 def other_kind_ids(template: ActionTemplate, name: str, created: Iterable[CreatedId]) -> Iterator[CreatedId]:
-    """Ids of things of another kind than the one ``name`` addresses (a comment's id as a post's)."""
+    """Ids of things of another kind than the one ``name`` addresses (a comment's id as a post's).
+    Only ids that cannot also name a thing of the right kind: small integers count up in every table,
+    so a product's 1 is also an order's 1, and sending it would only repeat an unmutated call."""
+    created = list(created)
     kind = param_kind(template, name)
+    own = {str(item.value) for item in created if item.kind == kind}
     seen: set[str] = set()
     for item in created:
-        if item.kind != kind and item.kind not in seen:
+        if item.kind == kind or item.kind in seen or isinstance(item.value, int) or str(item.value).isdigit():
+            continue
+        if str(item.value) not in own:
             seen.add(item.kind)
             yield item
 

@@ -163,12 +163,13 @@ def test_ids_of_another_kind_and_of_another_identity_come_from_recorded_creates(
     from venom_replay.replay.mutations.ids import created_ids
 
     created = created_ids([_create("POST /posts", "ann", 11), _create("POST /posts", "bob", 12),
-                           _create("POST /posts/{post_id}/comments", "ann", 77)])
+                           _create("POST /posts/{post_id}/comments", "ann", "c-77"),
+                           _create("POST /tags", "ann", 3)])  # a small integer could be a post's id too
     read = ActionTemplate(id="GET /posts/{post_id}", method="GET", path="/posts/{post_id}")
     as_ann = Request("GET", "http", "api.test", 80, "/posts/11", headers=[("Authorization", "Bearer ann")])
     plain = generate(read, as_ann, [as_ann], [], MutationSettings(), created)
     assert [(m.kind, m.value) for m in plain if m.location == "path:post_id"] == [
-        ("foreign-id", NEVER_PRODUCED_ID), ("other-kind-id", 77)]  # a comment's id where a post's goes
+        ("foreign-id", NEVER_PRODUCED_ID), ("other-kind-id", "c-77")]  # a comment's id where a post's goes
     swapped = generate(read, as_ann, [as_ann], [], MutationSettings(), created, swap_identities=True)
     assert ("other-identity-id", 12) in [(m.kind, m.value) for m in swapped]  # bob's post, sent as ann
     assert ("other-identity-id", 11) not in [(m.kind, m.value) for m in swapped]  # ann's own is no swap
