@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "templates": ("templates", "templates", "Print the action templates and value bindings learned from a recording."),
     "invariants": ("invariants", "invariants", "Print the likely invariants learned from a recording."),
     "graph": ("graph", "graph", "Export the transition graph, or list unseen orderings."),
+    "openapi": ("openapi", "openapi", "Write an OpenAPI 3.1 document learned from a recording."),
     "explore": ("explore", "explore", "Run unseen orderings against the live API and report sequence bugs."),
     "reproduce": ("reproduce", "reproduce", "Replay one finding step by step, or emit it as pytest or curl."),
     "db": ("db", "db", "Check, recover or uninstall the database rollback machinery."),
