@@ -5,6 +5,7 @@
     open_adapter("mysql://root@127.0.0.1:3306/shop")                     # MariaDB / MySQL journal
     open_adapter("sqlite:///var/app.db?mode=backup")                     # backup API snapshots
     open_adapter("redis://127.0.0.1:6379/0", mode="swapdb")              # spare databases + SWAPDB
+    open_adapter("dir:///srv/app/uploads")                               # a file tree, through inotify
 
 Options may also come from the URL query (``?mode=backup&volatile=orders.updated_at``); the query is
 removed before connecting. ``volatile`` / ``volatile_columns``: ``table.column`` entries left out of
@@ -27,9 +28,10 @@ MODES = {
     "mysql": ("journal",),
     "sqlite": ("triggers", "backup"),
     "redis": ("dump", "swapdb"),
+    "dir": ("inotify",),
 }
 SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql",
-           "sqlite": "sqlite", "redis": "redis"}
+           "sqlite": "sqlite", "redis": "redis", "dir": "dir"}
 LIST_OPTIONS = ("volatile_columns", "volatile_keys", "spare_dbs")
 
 
@@ -55,7 +57,7 @@ def database_kind(url: str) -> str:
     kind = SCHEMES.get(scheme)
     if kind is None:
         raise AdapterError(f"unsupported database URL {mask_url_password(url)!r}: expected postgresql://, mysql://, mariadb://,"
-                           " sqlite:/// or redis://")
+                           " sqlite:///, redis:// or dir:/// (a directory tree)")
     return kind
 
 
@@ -80,6 +82,9 @@ def database_identity(url: str) -> DatabaseIdentity:
     """The kind, name and address of the database ``url`` names (a start state is matched by them)."""
     kind = database_kind(url)
     clean, _ = split_options(url)
+    if kind == "dir":
+        path = os.path.normpath(clean[len("dir://"):])
+        return DatabaseIdentity(kind, os.path.basename(path), os.path.abspath(path))
     if kind == "sqlite":
         path = clean[len("sqlite:///"):] if clean.startswith("sqlite:///") else urlsplit(clean).path
         return DatabaseIdentity(kind, os.path.basename(path), os.path.abspath(path))
@@ -112,6 +117,8 @@ def open_adapter(url: str, **options: Any) -> Adapter:
     elif kind == "mysql":
         from venom_replay.adapters.mysql.journal import MySQLJournalAdapter as cls
         clean_url = "mysql" + clean_url[clean_url.index("://"):]
+    elif kind == "dir":
+        from venom_replay.adapters.files import FileTreeAdapter as cls
     elif kind == "sqlite":
         from venom_replay.adapters.sqlite import SQLiteBackupAdapter, SQLiteTriggerAdapter
         cls = SQLiteBackupAdapter if mode == "backup" else SQLiteTriggerAdapter

@@ -88,6 +88,9 @@ class InferenceConfig:
     """Where ``host`` was set, for messages."""
     replay_target: str | None = None
     """The URL the calls will be replayed to (``explore --target``), when known."""
+    openapi: str | None = None
+    """An OpenAPI document (YAML or JSON) joined with the learned templates (``--openapi``,
+    ``[templates] openapi``; proxy/infer/openapi_input/)."""
 
     def host_ignored(self, host: str, port: int) -> bool:
         return any(fnmatch.fnmatchcase(host, pat) or fnmatch.fnmatchcase(f"{host}:{port}", pat) for pat in self.ignore_hosts)
@@ -127,6 +130,12 @@ class VenomConfig:
         if target is not None:
             inference = replace(inference, replay_target=target)
         return replace(self, inference=inference)
+
+    def with_openapi(self, spec: str | Path | None) -> VenomConfig:
+        """This configuration with the OpenAPI document chosen on the command line (None keeps the file's)."""
+        if spec is None:
+            return self
+        return replace(self, inference=replace(self.inference, openapi=str(spec)))
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.raw.get(name, {})
@@ -198,6 +207,9 @@ def _inference(path: Path, prefix: str, section: Any) -> InferenceConfig:
         if not host.strip():
             raise ConfigError(f"{path}: {key}.host must name a host (api.example.com or host:port)")
         cfg.host, cfg.host_setting = host.strip(), f"{path}: {key}.host"
+    openapi = section.get("openapi")
+    if openapi is not None:
+        cfg.openapi = str((path.parent / openapi.strip()).resolve())  # relative to the config file
     for v in cfg.volatile:
         _check_volatile(path, f"{key}.volatile", v)
     vin = section.get("volatile_in", {})

@@ -31,6 +31,7 @@ Kind = tuple[type, ...] | None
 SECTIONS: dict[str, dict[str, Kind]] = {
     "templates": {  # proxy/config.py
         "host": TEXT,
+        "openapi": TEXT,
         "ignore_hosts": CHECKED_BY_READER,
         "ignore": CHECKED_BY_READER,
         "volatile": CHECKED_BY_READER,
@@ -76,6 +77,11 @@ SECTIONS: dict[str, dict[str, Kind]] = {
     },
 }
 
+OPEN_SECTIONS: dict[str, str] = {
+    "auth": "replay/auth.py",  # identity = "basic:USER:PASS": the keys are the recording's identity names
+}
+"""Sections whose keys are the user's names; their reader checks keys and values."""
+
 ENTRY_KEYS: dict[tuple[str, str], tuple[str, ...]] = {
     ("invariants", "sql"): ("name", "query", "database"),
 }
@@ -89,6 +95,10 @@ def check_sections(data: dict[str, Any], path: Path, prefix: str = "") -> None:
     """Refuse unknown sections and keys and scalars of the wrong type; ``prefix`` is
     ``"tool.venom-replay."`` for pyproject.toml."""
     for name, section in data.items():
+        if name in OPEN_SECTIONS:
+            if not isinstance(section, dict):
+                raise ConfigError(f"{path}: [{prefix}{name}] must be a table")
+            continue
         keys = SECTIONS.get(name)
         if keys is None:
             raise ConfigError(f"{path}: {_unknown_top_level(name, section, prefix)}")

@@ -1,9 +1,12 @@
 """venom-replay as a pytest plugin: turn an existing e2e suite into a recording with one option.
 
     pytest tests/e2e --venom-record shop.vrec
-        The real recording proxy runs in forward mode for the whole test session and HTTP_PROXY /
-        http_proxy point at it (NO_PROXY is cleared), so every plain-HTTP call the tests make with
-        requests, urllib, httpx (trust_env) or a subprocess is recorded, without code changes.
+        The real recording proxy runs in forward mode for the whole test session: HTTP_PROXY and
+        HTTPS_PROXY (and their lower-case forms) point at it and NO_PROXY is cleared, so every call
+        the tests make with requests, urllib, httpx (trust_env) or a subprocess is recorded, without
+        code changes. HTTPS calls are decrypted by the proxy: REQUESTS_CA_BUNDLE, SSL_CERT_FILE,
+        CURL_CA_BUNDLE and NODE_EXTRA_CA_CERTS name its CA certificate, so those clients trust it.
+        ``--venom-insecure`` lets the proxy accept an API's self-signed certificate.
 
     pytest tests/e2e --venom-record shop.vrec --venom-target http://127.0.0.1:8000
         Reverse mode in front of one API: the ``venom_base_url`` fixture and $VENOM_BASE_URL give
@@ -29,7 +32,10 @@ from typing import Any
 import pytest
 
 SESSION_HEADER = "X-Venom-Session"
-_PROXY_ENV = ("HTTP_PROXY", "http_proxy")
+_PROXY_ENV = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy")
+_CA_BUNDLE_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
+MITMPROXY_CA_CERT = "~/.mitmproxy/mitmproxy-ca-cert.pem"
+"""The recording proxy's CA certificate (mitmproxy's default place; made on its first start)."""
 _BYPASS_ENV = ("NO_PROXY", "no_proxy")
 _current_test: list[str] = [""]
 
@@ -48,6 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--venom-db", metavar="URL", action="append", default=[],
                     help="save this database's content before the first test (the recording's start state, "
                          "FILE.vrec.start), so explore starts where the suite started; repeat for several")
+    group.addoption("--venom-insecure", action="store_true", default=False,
+                    help="let the recording proxy accept the API's TLS certificate unverified (self-signed)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,6 +75,8 @@ class _Recording:
         self.target = config.getoption("venom_target")
         self.saved_env: dict[str, str | None] = {}
         extra = ["--append"] if config.getoption("venom_append") else []
+        if config.getoption("venom_insecure"):
+            extra.append("--insecure")
         try:
             self.recorder = start_recorder(out, target=self.target, mode="reverse" if self.target else "regular",
                                            extra_args=extra, dbs=config.getoption("venom_db") or ())
@@ -79,6 +89,10 @@ class _Recording:
                 self._set_env(name, self.recorder.url)
             for name in _BYPASS_ENV:  # a loopback API must not bypass the recorder
                 self._set_env(name, None)
+            ca_cert = os.path.expanduser(MITMPROXY_CA_CERT)
+            if os.path.exists(ca_cert):  # HTTPS through the proxy: clients must trust its CA
+                for name in _CA_BUNDLE_ENV:
+                    self._set_env(name, ca_cert)
         self.unpatch = _tag_requests_with_test() if config.getoption("venom_session") == "test" else None
 
     def _set_env(self, name: str, value: str | None) -> None:

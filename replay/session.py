@@ -37,6 +37,8 @@ class LoadedRecording:
     """The recorded exchanges by sequence number (the confirmation replay compares against them)."""
     start: StartState | None = None
     """The databases' content before the first exchange (``record --db``); None when not recorded."""
+    auth: Any = None
+    """The ``AuthMapping`` (replay/auth.py) applied to the templates: ``[auth]`` and ``--auth``; None without."""
 
 
 def load_recording_once(path: str | Path, config: VenomConfig | None = None) -> LoadedRecording:
@@ -47,8 +49,20 @@ def load_recording_once(path: str | Path, config: VenomConfig | None = None) -> 
     tset = infer_templates(recording, config)
     if not tset.source:
         tset.source = str(path)
-    return LoadedRecording(Path(path), recording, config, tset, {ex.seq: ex for ex in recording.exchanges},
-                           read_start_state(path))
+    loaded = LoadedRecording(Path(path), recording, config, tset, {ex.seq: ex for ex in recording.exchanges},
+                             read_start_state(path))
+    _map_credentials(loaded)
+    return loaded
+
+
+def _map_credentials(loaded: LoadedRecording) -> None:
+    """The recorded identities' requests carry the target's credentials (``[auth]``, ``--auth``)."""
+    from venom_replay.replay.auth import apply_mapping, credentials_for, map_identities
+
+    credentials = credentials_for(loaded.config.raw)
+    if credentials:
+        loaded.auth = map_identities(credentials, loaded.recording.exchanges)
+        apply_mapping(loaded.templates, loaded.auth, loaded.recording.exchanges)
 
 
 def start_for(loaded: LoadedRecording, db_urls: Sequence[str], notes: list[str]) -> StartBinding | None:

@@ -76,6 +76,10 @@ def _infer(whole: Recording, cfg: InferenceConfig) -> TemplateSet:
         tset.ignored += len(whole.exchanges) - len(rec.exchanges)  # ignored: every exchange not learned from
         if choice.reason != "chosen":
             tset.warnings.append(choice.describe())
+    if cfg.openapi:
+        from venom_replay.proxy.infer.openapi_input import apply_openapi  # only when a spec is given
+
+        apply_openapi(tset, cfg.openapi, cfg)
     return tset
 
 

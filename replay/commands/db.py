@@ -7,10 +7,11 @@ import sys
 
 import click
 
-from venom_replay.adapters.registry import open_adapter, split_options
+from venom_replay.adapters.registry import database_kind, open_adapter, split_options
 from venom_replay.proxy.redact import mask_url_password
 
-DB_HELP = "Database URL: postgresql://, mysql:// (MariaDB too), sqlite:///path or redis://; ?mode=... picks a mode."
+DB_HELP = ("Database URL: postgresql://, mysql:// (MariaDB too), sqlite:///path, redis:// or dir:///path (a file"
+           " tree); ?mode=... picks a mode.")
 
 
 @click.group("db")
@@ -45,7 +46,12 @@ def check(url: str, mode: str | None, rounds: int, as_json: bool) -> None:
 
     options = {"mode": mode} if mode else {}
     progress = (lambda _msg: None) if as_json else (lambda msg: click.echo(f"  {msg}", err=True))
-    result = run_check(url, rounds=rounds, progress=progress, **options)
+    if database_kind(url) == "dir":  # a scratch folder written by a child process instead of a table
+        from venom_replay.adapters.files.selftest import run_tree_check
+
+        result = run_tree_check(url, rounds=rounds, progress=progress)
+    else:
+        result = run_check(url, rounds=rounds, progress=progress, **options)
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     else:

@@ -109,13 +109,20 @@ Examples:
 @click.option("--no-mutations", is_flag=True, help="Do not send value mutations (the same as --mutations 0).")
 @click.option("--strict-domains", is_flag=True,
               help="Also report, at low severity, a mutated call that succeeded with a value outside what the recording shows.")
+@click.option("--auth", "auth", multiple=True, metavar="IDENTITY=CREDENTIAL",
+              help="The target's credentials for a recorded identity (named as `show` lists them): basic:USER:PASS, "
+                   "bearer:TOKEN or header:NAME:VALUE; repeat for several (on top of the [auth] config section).")
 @click.option("--host", metavar="HOST", help="With a recording of several hosts: replay this one's calls only (default: the --target's host if recorded, else the one with most exchanges).")
+@click.option("--openapi", "openapi", metavar="SPEC", type=click.Path(exists=True, dir_okay=False),
+              help="An OpenAPI document (YAML or JSON): spec parameter names, type checks, and templates (from spec) "
+                   "for operations the recording never called.")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
             max_transitions: int | None, time_limit: float | None, max_recorded_steps: int | None,
             prefix_roots: int | None, prefix_depth: int | None,
             swap_identities: bool, invariants: Path | None,
             config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None,
-            mutations: int | None = None, no_mutations: bool = False, strict_domains: bool = False) -> None:
+            mutations: int | None = None, no_mutations: bool = False, strict_domains: bool = False,
+            auth: tuple[str, ...] = (), openapi: str | None = None) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
     Between branches the databases given with --db are rolled back; after every step the built-in
@@ -139,6 +146,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     import json
 
     from venom_replay.proxy.config import load_config
+    from venom_replay.replay.auth import command_auth, parse_auth_options
     from venom_replay.replay.http_client import Target
     from venom_replay.replay.options import ExploreOptions
     from venom_replay.replay.report import write_reports
@@ -150,7 +158,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     Target.parse(target)  # a bad URL is a one-line error before anything is installed
     if report_dir.exists() and not report_dir.is_dir():
         raise ConfigError(f"--report {report_dir}: exists and is not a directory")
-    config = load_config(config_path).with_host(host, target=target)
+    config = load_config(config_path).with_host(host, target=target).with_openapi(openapi)
     options = ExploreOptions.from_config(config).with_overrides(
         strategy=strategy, depth=depth, max_transitions=max_transitions, time_limit=time_limit,
         max_recorded_steps=max_recorded_steps, prefix_roots=prefix_roots,
@@ -158,7 +166,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
         learned=False if no_learned else None, mutations=0 if no_mutations else mutations,
         strict_domains=strict_domains or None)
 
-    loaded = load_recording_once(recording, config)
+    with command_auth(parse_auth_options(auth)):
+        loaded = load_recording_once(recording, config)
     if not loaded.templates.templates:
         raise VenomError(f"{recording}: no replayable calls in this recording")
     if not dbs:

@@ -42,6 +42,9 @@ Examples:
 @click.option("--host", metavar="HOST",
               help="Learn templates from this recorded host only (host, host:port or URL), when the recording "
                    "holds several (default: the one with most exchanges; `show` lists them).")
+@click.option("--openapi", "openapi", metavar="SPEC", type=click.Path(exists=True, dir_okay=False),
+              help="An OpenAPI document (YAML or JSON): spec parameter names, type checks, and templates (from spec) "
+                   "for operations the recording never called.")
 def graph(
     recording: Path,
     output: Path | None,
@@ -53,6 +56,7 @@ def graph(
     as_json: bool,
     config_path: Path | None,
     host: str | None,
+    openapi: str | None = None,
 ) -> None:
     """Build the transition graph of RECORDING (a .vrec file) and export it or list unseen orderings.
 
@@ -69,7 +73,7 @@ def graph(
     from venom_replay.proxy.infer.inference import infer_templates
 
     err = Console(stderr=True)
-    config = load_config(config_path).with_host(host)
+    config = load_config(config_path).with_host(host).with_openapi(openapi)
     with err.status(f"learning templates from {recording}…"):
         tset = infer_templates(recording, config.inference)
         g = build_transition_graph(tset, title=title or f"transition graph of {recording.name}")

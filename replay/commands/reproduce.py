@@ -45,8 +45,10 @@ Examples:
 @click.option("--emit", type=click.Choice(["pytest", "curl"]), help="Write a pytest file or a curl script instead of replaying.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Where --emit writes (default: stdout).")
 @click.option("--no-learned", is_flag=True, help="Do not check learned invariants while replaying.")
+@click.option("--auth", "auth", multiple=True, metavar="IDENTITY=CREDENTIAL",
+              help="The target's credentials for a recorded identity, as for explore; repeat for several.")
 def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...], emit: str | None,
-              output: Path | None, no_learned: bool) -> None:
+              output: Path | None, no_learned: bool, auth: tuple[str, ...] = ()) -> None:
     """Replay finding NUMBER of REPORT (report.json, or the report directory) against the live API.
 
     Each request and response is shown (secrets masked); the databases given with --db are restored
@@ -54,6 +56,7 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
     """
     from venom_replay.proxy.config import load_config
     from venom_replay.proxy.infer.inference import infer_templates
+    from venom_replay.replay.auth import command_auth, parse_auth_options
     from venom_replay.replay.http_client import Target
     from venom_replay.replay.reproduction import emit_curl, emit_pytest, load_finding, replay_finding, sequence_of
     from venom_replay.replay.start_state import read_start_state
@@ -93,8 +96,9 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
         status = step.response.status if step.response is not None else "error"
         console.print(Panel(_exchange_text(step), title=f"{i}. {step.template.label} -> {status}", expand=False), highlight=False)
 
-    result = replay_finding(recording, sequence_of(finding),
-                            finding["signature"], target=target, databases=dbs, learned=not no_learned, on_step=show)
+    with command_auth(parse_auth_options(auth)):
+        result = replay_finding(recording, sequence_of(finding),
+                                finding["signature"], target=target, databases=dbs, learned=not no_learned, on_step=show)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if result.db_restored is not None:

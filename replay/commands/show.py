@@ -58,6 +58,7 @@ def show(file: str, as_json: bool, list_exchanges: bool, limit: int, seq: int | 
     summary = summarize(rec)
     summary["start_state"] = _start_state(file)
     summary["template_host"] = _template_host(rec, host)
+    summary["identities"] = _identities(rec)
     if export_redacted:
         from venom_replay.proxy.importers import write_exchanges
 
@@ -88,6 +89,13 @@ def _start_state(file: str) -> dict | None:
     return {"file": str(state.path), "created": state.created, "summary": state.describe(),
             "databases": [{"kind": e.identity.kind, "name": e.identity.name, "address": e.identity.address,
                            "url": e.url, "content": e.stats.exported()} for e in state.entries]}
+
+
+def _identities(rec: Recording) -> list[dict]:
+    """The recorded callers by the names `--auth` and `[auth]` map (no credential shown)."""
+    from venom_replay.replay.auth import recorded_identities
+
+    return [ident.public() for ident in recorded_identities(rec.exchanges)]
 
 
 def _template_host(rec: Recording, host: str | None) -> dict | None:
@@ -145,6 +153,12 @@ def _print_summary(console: Console, s: dict) -> None:
         for ep in s["endpoints"]:
             table.add_row(escape(ep["method"]), escape(ep["path"]), str(ep["count"]), ", ".join(f"{k}×{v}" for k, v in ep["statuses"].items()))
         console.print(table)
+    if s["identities"]:
+        kinds: dict[str, int] = {}
+        for i in s["identities"]:
+            kinds[i["kind"]] = kinds.get(i["kind"], 0) + 1
+        names = ", ".join(i["name"] for i in s["identities"])
+        console.print(escape(f"identities (for --auth NAME=...): {names} ({', '.join(f'{k}: {n}' for k, n in kinds.items())})"))
     if s["statuses"]:
         console.print("status codes: " + ", ".join(f"{k}: {v}" for k, v in s["statuses"].items()))
     if s["busiest_sessions"]:

@@ -36,7 +36,11 @@ Examples:
 @click.option("--host", metavar="HOST",
               help="Learn templates from this recorded host only (host, host:port or URL), when the recording "
                    "holds several (default: the one with most exchanges; `show` lists them).")
-def templates(file: str, config_path: str | None, as_json: bool, show_fields: bool, show_secrets: bool, host: str | None) -> None:
+@click.option("--openapi", "openapi", metavar="SPEC", type=click.Path(exists=True, dir_okay=False),
+              help="An OpenAPI document (YAML or JSON): spec parameter names, type checks, and templates (from spec) "
+                   "for operations the recording never called.")
+def templates(file: str, config_path: str | None, as_json: bool, show_fields: bool, show_secrets: bool, host: str | None,
+              openapi: str | None = None) -> None:
     """Print the action templates and value bindings learned from a recording.
 
     Each template is one kind of call (method + path pattern). "produces" lists the response values
@@ -45,7 +49,7 @@ def templates(file: str, config_path: str | None, as_json: bool, show_fields: bo
     optional query parameters or body fields) lists its variants under its name: the parts each
     adds to what all of them share, and how many calls had it.
     """
-    config = load_config(Path(config_path) if config_path else None).with_host(host)
+    config = load_config(Path(config_path) if config_path else None).with_host(host).with_openapi(openapi)
     err = Console(stderr=True, highlight=False)
     if as_json:
         tset = infer_templates(file, config)
@@ -82,6 +86,7 @@ def _template_json(t: ActionTemplate, redact: bool) -> dict[str, Any]:
         "path": t.path,
         "origin": t.origin,
         "count": t.count,
+        "from_spec": t.count == 0 and not t.exchange_seqs,  # made from --openapi alone, never recorded
         "sessions": t.sessions,
         "effect": t.effect,
         "statuses": {str(k): v for k, v in t.statuses.items()},
@@ -164,7 +169,7 @@ def _print_table(console: Console, tset: TemplateSet, show_fields: bool, *, reda
             + f" {c.score:.2f}[/]"
             for c in t.consumes
         ) or "[dim]-[/]"
-        statuses = " ".join(f"{s}x{n}" for s, n in t.statuses.items())
+        statuses = " ".join(f"{s}x{n}" for s, n in t.statuses.items()) or ("[dim]from spec[/]" if not t.exchange_seqs else "")
         row = [f"[bold]{escape(t.id)}[/]" + _variant_lines(t), t.effect, str(t.count), statuses, produces, consumes]
         if show_fields:
             row.append(

@@ -108,3 +108,76 @@ def test_an_existing_recording_is_refused_in_one_line(pytester, shop_env, tmp_pa
     assert again.ret == pytest.ExitCode.USAGE_ERROR
     again.stderr.fnmatch_lines([f"ERROR: --venom-record {out}: *file exists*"])
     assert out.stat().st_size == size
+
+
+# The same kind of suite against an HTTPS API, with the two clients most suites use. Neither is
+# told about the proxy or its certificate: both read the environment the plugin sets.
+HTTPS_SUITE = '''
+import os
+
+import httpx
+import requests
+
+BASE = os.environ["SHOP_URL"]
+ADMIN = {"username": "admin", "password": "admin-pass"}
+
+
+def test_requests_over_https():
+    token = requests.post(BASE + "/login", json=ADMIN, timeout=10).json()["token"]
+    me = requests.get(BASE + "/me", headers={"Authorization": "Bearer " + token}, timeout=10)
+    assert me.json()["username"] == "admin"
+
+
+def test_httpx_over_https():
+    with httpx.Client(timeout=10) as client:
+        token = client.post(BASE + "/login", json=ADMIN).json()["token"]
+        made = client.post(BASE + "/products", json={"name": "Lamp", "price": 10, "stock": 3},
+                           headers={"Authorization": "Bearer " + token})
+    assert made.status_code == 201
+
+
+def test_environment_during_the_run():
+    names = ("HTTPS_PROXY", "HTTP_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+    print(" ".join(name + "=" + os.environ.get(name, "-") for name in names))
+'''
+
+
+@pytest.fixture
+def https_shop(tmp_path, monkeypatch):
+    from venom_replay.replay.demo.shop import launch
+
+    with launch(f"sqlite:///{tmp_path / 'tls-shop.db'}", tls=True) as shop:
+        monkeypatch.setenv("SHOP_URL", shop.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        yield shop
+
+
+def test_forward_mode_records_https_calls_of_requests_and_httpx(pytester, https_shop, tmp_path):
+    pytest.importorskip("httpx")
+    pytester.makepyfile(test_e2e=HTTPS_SUITE)
+    out = tmp_path / "https.vrec"
+    outer = {name: os.environ.get(name) for name in ("HTTPS_PROXY", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")}
+    # --venom-insecure: the shop's certificate is self-signed; the clients trust the proxy's CA.
+    result = pytester.runpytest_subprocess("--venom-record", str(out), "--venom-insecure", "-s")
+    result.assert_outcomes(passed=3)
+    ca_cert = os.path.expanduser("~/.mitmproxy/mitmproxy-ca-cert.pem")
+    expected_env = (f"*HTTPS_PROXY=http://127.0.0.1:* HTTP_PROXY=http://127.0.0.1:* "
+                    f"REQUESTS_CA_BUNDLE={ca_cert} SSL_CERT_FILE={ca_cert}*")
+    result.stdout.fnmatch_lines([expected_env])
+    calls = sorted((ex.request.scheme, ex.request.method, ex.request.path, ex.response.status)
+                   for ex in read_recording(out).exchanges)
+    assert calls == sorted([("https", "POST", "/login", 200), ("https", "GET", "/me", 200),
+                            ("https", "POST", "/login", 200), ("https", "POST", "/products", 201)])
+    assert outer == {name: os.environ.get(name) for name in outer}  # the outer process is untouched
+
+
+def test_https_without_insecure_is_refused_by_the_proxy_not_trusted(pytester, https_shop, tmp_path):
+    # Without --venom-insecure the proxy verifies the API's certificate: the client trusted the proxy
+    # (its request was decrypted and recorded), and the proxy refused the self-signed API.
+    pytester.makepyfile(test_e2e=HTTPS_SUITE)
+    out = tmp_path / "refused.vrec"
+    result = pytester.runpytest_subprocess("--venom-record", str(out), "-k", "requests")
+    result.assert_outcomes(failed=1)
+    [exchange] = read_recording(out).exchanges
+    assert (exchange.request.scheme, exchange.request.path, exchange.response) == ("https", "/login", None)
+    assert "certificate verify failed" in exchange.error.lower()

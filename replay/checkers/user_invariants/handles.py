@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -13,6 +14,11 @@ from venom_replay.proxy.redact import mask_url_password
 
 def _is_redis(handle: Any) -> bool:
     return type(handle).__module__.startswith("redis")
+
+
+def _is_sql(handle: Any) -> bool:
+    """A SQL connection (not Redis, not a file tree's path)."""
+    return not _is_redis(handle) and not isinstance(handle, Path)
 
 
 def _rollback_quietly(handles: list[Any]) -> None:
@@ -55,6 +61,8 @@ def _connect(url: str) -> Any:
         import redis
 
         return redis.Redis.from_url(url)
+    if scheme == "dir":  # a file tree (dir:///path): invariants read it through its path
+        return Path(url[len("dir://"):])
     raise ConfigError(f"--db {mask_url_password(url)}: unsupported database URL scheme {scheme!r}")
 
 

@@ -20,7 +20,7 @@ from venom_replay.replay.checkers.user_invariants.common import (
     _reason,
 )
 from venom_replay.replay.checkers.user_invariants.handles import (
-    _is_redis,
+    _is_sql,
     _rollback_quietly,
 )
 from venom_replay.replay.checkers.user_invariants.naming import (
@@ -112,7 +112,7 @@ class PythonInvariants:
 
     def _arguments(self, inv: _PyInvariant, handles: Mapping[str, Any], ctx: StepContext | None) -> dict[str, Any]:
         target = self.targets.get(inv.name)
-        sql_handles = [h for h in handles.values() if not _is_redis(h)]
+        sql_handles = [h for h in handles.values() if _is_sql(h)]
         available = {
             "db": handles[target] if target is not None else sql_handles[0] if sql_handles else None,
             "databases": dict(handles),
@@ -152,7 +152,7 @@ class PythonInvariants:
                 self.errors[inv.name] = f"{self._where(inv)}() failed after {ctx.step.template.label}: {_reason(exc)}"
                 continue
             finally:
-                _rollback_quietly([h for h in handles.values() if not _is_redis(h)])
+                _rollback_quietly([h for h in handles.values() if _is_sql(h)])
             if verdict is None or verdict is True:
                 continue
             broken.append((inv, verdict if isinstance(verdict, str) and verdict else inv.doc))

@@ -15,7 +15,7 @@ from venom_replay.replay.checkers.user_invariants.common import (
     _reason,
 )
 from venom_replay.replay.checkers.user_invariants.handles import (
-    _is_redis,
+    _is_sql,
     _rollback_quietly,
 )
 from venom_replay.replay.checkers.user_invariants.naming import resolve_database
@@ -57,8 +57,8 @@ class SqlInvariants:
                 continue
             try:
                 url = resolve_database(entry.database, handles, self._where(name))
-                if _is_redis(handles[url]):
-                    raise ConfigError(f"{self._where(name)}: database {entry.database!r} is a Redis database; "
+                if not _is_sql(handles[url]):
+                    raise ConfigError(f"{self._where(name)}: database {entry.database!r} is not a SQL database; "
                                       "SQL invariants read SQL databases")
             except ConfigError as exc:
                 if not keep_going:
@@ -69,7 +69,7 @@ class SqlInvariants:
 
     def _runs(self, handles: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
         """(invariant, URL, handle) for each query and each database it reads."""
-        sql = [(url, h) for url, h in handles.items() if not _is_redis(h)]
+        sql = [(url, h) for url, h in handles.items() if _is_sql(h)]
         out = []
         for name, entry in self.entries.items():
             target = self.targets.get(name)

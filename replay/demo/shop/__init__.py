@@ -5,7 +5,9 @@
 Data lives in SQLite (WAL mode, one connection per request) or PostgreSQL (one connection per
 request), with the same SQL for both; the schema is created on start when absent and an ``admin``
 user (password ``admin-pass``) is seeded. Every endpoint speaks JSON and, except ``POST /login``,
-needs ``Authorization: Bearer <token>``.
+needs ``Authorization: Bearer <token>``. ``GET /ui/`` is a small web front end over the same API
+(``ui``: it keeps the token in a browser cookie); ``--tls`` serves HTTPS with a self-signed
+certificate made at start-up (``tls``).
 
     POST   /login                          {username, password} -> {token, user_id, role}
     GET    /me                             the caller, with the role it has now

@@ -10,7 +10,7 @@ from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from venom_replay.replay.demo.shop import orders, payments, products, users
+from venom_replay.replay.demo.shop import orders, payments, products, ui, users
 from venom_replay.replay.demo.shop.context import ApiError, install
 from venom_replay.replay.demo.shop.database import Database
 
@@ -37,4 +37,5 @@ def create_app(db_url: str, *, fixed: bool = False) -> Flask:
     app.register_error_handler(HTTPException, _http_error)
     for blueprint in _BLUEPRINTS:
         app.register_blueprint(blueprint)
+    ui.mount(app)  # the web front end (/ui/), beside the API's routes
     return app

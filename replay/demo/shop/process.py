@@ -39,11 +39,16 @@ class ShopProcess:
         self.stop()
 
 
-def launch(db_url: str, *, fixed: bool = False, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0) -> ShopProcess:
-    """Start ``python -m venom_replay.replay.demo.shop`` in a child process; return once it listens."""
+def launch(db_url: str, *, fixed: bool = False, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
+           tls: bool = False) -> ShopProcess:
+    """Start ``python -m venom_replay.replay.demo.shop`` in a child process; return once it listens.
+
+    ``tls``: serve HTTPS with a self-signed certificate made at start-up (``--tls``)."""
     cmd = [sys.executable, "-m", MODULE, "--db", db_url, "--port", str(port), "--host", host]
     if fixed:
         cmd.append("--fixed")
-    child = start_child(cmd, r"listening on (http://\S+):(\d+)", what="the demo shop", timeout=timeout)
+    if tls:
+        cmd.append("--tls")
+    child = start_child(cmd, r"listening on (https?://\S+):(\d+)", what="the demo shop", timeout=timeout)
     port = int(child.match.group(2))
     return ShopProcess(url=f"{child.match.group(1)}:{port}", port=port, child=child)
