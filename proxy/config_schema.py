@@ -52,6 +52,8 @@ SECTIONS: dict[str, dict[str, Kind]] = {
         "learned": FLAG,
         "timeout": NUMBER,
         "min_agreement": NUMBER,
+        "ca_cert": TEXT,
+        "insecure": FLAG,
     },
     "mutations": {  # replay/mutations/settings.py
         "per_template": WHOLE,

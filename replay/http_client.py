@@ -81,10 +81,14 @@ class Target:
 class HttpClient:
     """Sends Requests to one target with pooled connections and a per-request timeout."""
 
-    def __init__(self, target: str | Target, *, timeout: float = 10.0, pool_size: int = 4) -> None:
+    def __init__(self, target: str | Target, *, timeout: float = 10.0, pool_size: int = 4,
+                 verify: bool | str = True) -> None:
+        """``verify``: True checks an HTTPS target's certificate against the usual CAs, a path against
+        that CA bundle, False not at all (``--insecure``)."""
         self.target = target if isinstance(target, Target) else Target.parse(target)
         self.timeout = timeout
         self.session = requests.Session()
+        self.session.verify = verify
         self.session.cookies.set_policy(_NoCookies())
         self.session.trust_env = False  # never send replayed traffic through the user's HTTP(S)_PROXY
         self._adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
@@ -172,14 +176,16 @@ def _dead_connection(exc: BaseException) -> bool:
         if isinstance(cur, (ConnectionRefusedError, TimeoutError)) or type(cur).__name__ in ("NewConnectionError", "ConnectTimeoutError"):
             return False
         nested = [a for a in getattr(cur, "args", ()) if isinstance(a, BaseException)]
-        cur = getattr(cur, "reason", None) or (nested[0] if nested else None) or cur.__cause__ or cur.__context__
+        reason = getattr(cur, "reason", None)  # an exception in urllib3's errors, a text in ssl's
+        cur = (reason if isinstance(reason, BaseException) else None) or (nested[0] if nested else None) \
+            or cur.__cause__ or cur.__context__
     return False
 
 
 def _short_reason(exc: Exception) -> str:
     text = str(exc)
     for marker in ("Connection refused", "Name or service not known", "Read timed out", "Connection reset",
-                   "Remote end closed connection"):
+                   "Remote end closed connection", "certificate verify failed"):
         if marker in text:
             return marker.lower()
     return type(exc).__name__

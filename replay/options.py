@@ -53,6 +53,10 @@ class ExploreOptions:
     mutations: int | None = None
     """Mutated calls per template variant after the search (replay/mutations); None: ``[mutations]
     per_template``, else its default; 0: no mutations."""
+    ca_cert: str | None = None
+    """A CA bundle (PEM) to trust for an HTTPS target, e.g. a staging server's own CA."""
+    insecure: bool = False
+    """Do not verify the HTTPS target's certificate (a self-signed development server)."""
     strict_domains: bool = False
     """A mutated call answered 2xx although its value lies outside a domain learned with high support
     is a low-severity finding (also ``[mutations] strict_domains``)."""
@@ -60,7 +64,8 @@ class ExploreOptions:
     # Keys of [explore] in venom.toml, with the type each must have.
     CONFIG_KEYS = {"strategy": str, "depth": int, "max_transitions": int, "time_limit": (int, float),
                    "max_recorded_steps": int, "prefix_roots": int, "prefix_depth": int, "swap_identities": bool,
-                   "learned": bool, "timeout": (int, float), "min_agreement": (int, float)}
+                   "learned": bool, "timeout": (int, float), "min_agreement": (int, float), "ca_cert": str,
+                   "insecure": bool}
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

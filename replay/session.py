@@ -11,13 +11,13 @@ from that one read (templates, the recorded exchanges by sequence number, its st
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from venom_replay.proxy.config import VenomConfig
-from venom_replay.proxy.errors import VenomError
+from venom_replay.proxy.errors import ConfigError, VenomError
 from venom_replay.proxy.infer.model import TemplateSet
 from venom_replay.proxy.recording import Exchange, Recording, read_recording
 
@@ -148,6 +148,7 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     the result's ``invariant_errors``."""
     from venom_replay.replay.checkers import user_invariants
     from venom_replay.replay.explorer import Limits, explore
+    from venom_replay.replay.http_client import HttpClient
     from venom_replay.replay.mutations.settings import MutationSettings
 
     checkers, notes = build_checkers(loaded, invariants=invariants, learned=options.learned)
@@ -160,9 +161,12 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     start = start_for(loaded, db_urls, notes)
     mutations = MutationSettings.from_config(loaded.config, per_template=options.mutations,
                                              strict_domains=options.strict_domains)
-    with open_databases(db_urls) as dbs:
+    verify = tls_verify(options)
+    with ExitStack() as stack:
+        dbs = stack.enter_context(open_databases(db_urls))
         user_invariants.prepare_invariants(checkers, dbs.handles)
-        result = explore(loaded.templates, target, dbs.adapter, strategy=options.strategy, limits=limits,
+        client = stack.enter_context(closing(HttpClient(target, timeout=options.timeout, verify=verify)))
+        result = explore(loaded.templates, client, dbs.adapter, strategy=options.strategy, limits=limits,
                          checkers=checkers, progress=progress, databases=dbs.handles,
                          swap_identities=options.swap_identities, timeout=options.timeout,
                          prefix_roots=options.prefix_roots, confirm=options.confirm, shrink=options.shrink,
@@ -172,3 +176,15 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
     result.invariant_errors = user_invariants.invariant_errors(checkers)
     result.warnings.extend(result.invariant_errors)
     return result
+
+
+def tls_verify(options: ExploreOptions) -> bool | str:
+    """How the target's HTTPS certificate is checked: ``--insecure`` not at all, ``--ca-cert`` against
+    that bundle (a missing file is one line), else against the usual CAs."""
+    if options.insecure:
+        return False
+    if options.ca_cert:
+        if not Path(options.ca_cert).is_file():
+            raise ConfigError(f"--ca-cert {options.ca_cert}: no such file")
+        return options.ca_cert
+    return True

@@ -116,13 +116,16 @@ Examples:
 @click.option("--openapi", "openapi", metavar="SPEC", type=click.Path(exists=True, dir_okay=False),
               help="An OpenAPI document (YAML or JSON): spec parameter names, type checks, and templates (from spec) "
                    "for operations the recording never called.")
+@click.option("--ca-cert", "ca_cert", metavar="FILE", help="A CA bundle (PEM) to trust for an HTTPS --target.")
+@click.option("--insecure", is_flag=True, help="Do not verify an HTTPS --target's certificate (a self-signed server).")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
             max_transitions: int | None, time_limit: float | None, max_recorded_steps: int | None,
             prefix_roots: int | None, prefix_depth: int | None,
             swap_identities: bool, invariants: Path | None,
             config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None,
             mutations: int | None = None, no_mutations: bool = False, strict_domains: bool = False,
-            auth: tuple[str, ...] = (), openapi: str | None = None) -> None:
+            auth: tuple[str, ...] = (), openapi: str | None = None, ca_cert: str | None = None,
+            insecure: bool = False) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
     Between branches the databases given with --db are rolled back; after every step the built-in
@@ -164,7 +167,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
         max_recorded_steps=max_recorded_steps, prefix_roots=prefix_roots,
         prefix_depth=prefix_depth, timeout=timeout, min_agreement=min_agreement, swap_identities=swap_identities or None,
         learned=False if no_learned else None, mutations=0 if no_mutations else mutations,
-        strict_domains=strict_domains or None)
+        strict_domains=strict_domains or None, ca_cert=ca_cert, insecure=insecure or None)
 
     with command_auth(parse_auth_options(auth)):
         loaded = load_recording_once(recording, config)

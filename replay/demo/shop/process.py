@@ -40,15 +40,18 @@ class ShopProcess:
 
 
 def launch(db_url: str, *, fixed: bool = False, port: int = 0, host: str = "127.0.0.1", timeout: float = 30.0,
-           tls: bool = False) -> ShopProcess:
+           tls: bool = False, tls_cert_out: str | None = None) -> ShopProcess:
     """Start ``python -m venom_replay.replay.demo.shop`` in a child process; return once it listens.
 
-    ``tls``: serve HTTPS with a self-signed certificate made at start-up (``--tls``)."""
+    ``tls``: serve HTTPS with a self-signed certificate made at start-up (``--tls``), copied to
+    ``tls_cert_out`` for clients that trust it."""
     cmd = [sys.executable, "-m", MODULE, "--db", db_url, "--port", str(port), "--host", host]
     if fixed:
         cmd.append("--fixed")
     if tls:
         cmd.append("--tls")
+        if tls_cert_out:
+            cmd += ["--tls-cert-out", tls_cert_out]
     child = start_child(cmd, r"listening on (https?://\S+):(\d+)", what="the demo shop", timeout=timeout)
     port = int(child.match.group(2))
     return ShopProcess(url=f"{child.match.group(1)}:{port}", port=port, child=child)
