@@ -244,7 +244,8 @@ class Workspace:
     def env(self) -> dict[str, str]:
         env = {**os.environ, "COLUMNS": WIDTH, "LINES": "50", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1",
                "TERM": "dumb"}
-        for name in ("FORCE_COLOR", "VENOM_TARGET", "VENOM_DB", "PYTEST_ADDOPTS"):
+        # CI / BUILD_NUMBER: pytest stops shortening its summary lines under CI; the README shows a terminal.
+        for name in ("FORCE_COLOR", "VENOM_TARGET", "VENOM_DB", "PYTEST_ADDOPTS", "CI", "BUILD_NUMBER"):
             env.pop(name, None)
         return {**env, **self.extra_env}
 
