@@ -103,6 +103,7 @@ def replay_finding(
     databases: Sequence[str] = (),
     learned: bool = True,
     on_step: Callable[[int, StepResult], None] | None = None,
+    openapi: str | None = None,
 ) -> Reproduction:
     """Run ``sequence`` (template ids, (template id, example) pairs, or (template id, example,
     recorded seq[, mutation]) tuples: a seq replays that recorded exchange, translated; a mutation,
@@ -111,8 +112,9 @@ def replay_finding(
     from venom_replay.replay.http_client import HttpClient
     from venom_replay.replay.session import build_checkers, load_recording_once, open_databases, start_for
 
-    # The same host as explore kept: the target's, in a recording of several hosts.
-    loaded = load_recording_once(recording, load_config().with_host(None, target=target))
+    # The same host as explore kept (the target's, in a recording of several hosts), and the same
+    # OpenAPI document: a finding may run through a template that only the spec describes.
+    loaded = load_recording_once(recording, load_config().with_host(None, target=target).with_openapi(openapi))
     tset = loaded.templates
     actions = [Action(s) if isinstance(s, str) else _action(s) for s in sequence]
     for a in actions:

@@ -173,6 +173,8 @@ def run_exploration(loaded: LoadedRecording, target: str, db_urls: Sequence[str]
                          recorded_exchanges=loaded.exchanges, start_state=start, mutations=mutations)
     result.warnings[:0] = notes
     result.databases = list(db_urls)
+    spec = loaded.config.inference.openapi
+    result.openapi = str(Path(spec).resolve()) if spec else None
     result.invariant_errors = user_invariants.invariant_errors(checkers)
     result.warnings.extend(result.invariant_errors)
     return result

@@ -69,7 +69,7 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
         if emit == "pytest":
             text = emit_pytest(data, finding)
         else:
-            host_config = load_config().with_host(None, target=target or data.get("target"))
+            host_config = load_config().with_host(None, target=target or data.get("target")).with_openapi(data.get("openapi"))
             text = emit_curl(data, finding, infer_templates(recording, host_config))
         if output is None:
             click.echo(text, nl=False)
@@ -97,8 +97,8 @@ def reproduce(report: Path, number: int, target: str | None, dbs: tuple[str, ...
         console.print(Panel(_exchange_text(step), title=f"{i}. {step.template.label} -> {status}", expand=False), highlight=False)
 
     with command_auth(parse_auth_options(auth)):
-        result = replay_finding(recording, sequence_of(finding),
-                                finding["signature"], target=target, databases=dbs, learned=not no_learned, on_step=show)
+        result = replay_finding(recording, sequence_of(finding), finding["signature"], target=target, databases=dbs,
+                                learned=not no_learned, on_step=show, openapi=data.get("openapi"))
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     if result.db_restored is not None:

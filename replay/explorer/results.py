@@ -83,6 +83,8 @@ class ExploreResult:
     """Signatures the recording itself showed (not reported), with the reason."""
     minimize_runs: int = 0
     recording: str = ""
+    openapi: str | None = None
+    """The OpenAPI document the templates were joined with (``--openapi``), for ``reproduce``."""
     search_seconds: float = 0.0
     """Time spent in the search phase alone (without install, confirmation, minimisation, restore)."""
     prefix_roots: int = 0

@@ -105,6 +105,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "version": REPORT_VERSION,
         "tool": "venom-replay explore",
         "recording": result.recording,
+        **({"openapi": result.openapi} if result.openapi else {}),
         "target": result.target,
         "databases": [mask_url_password(u) for u in result.databases],
         "strategy": result.strategy,

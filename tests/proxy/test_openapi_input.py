@@ -169,3 +169,35 @@ def test_paths_are_read_below_the_servers_base_path(tmp_path: Path) -> None:
                                 "paths": {"/items/{item_id}": {"get": {"responses": {"200": {"description": "one"}}}}}}))
     [op] = load_spec(spec).operations
     assert (op.label, op.params_in("path")[0].name) == ("GET /v1/items/{item_id}", "item_id")
+
+
+def test_answer_fields_only_the_spec_declares_are_checked_when_present():
+    """The spec speaks where the traffic is silent: a field no recorded answer carried joins the
+    template's schema, typed by the spec, optional; a field the recording showed keeps its type."""
+    import json as _json
+
+    from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
+    from venom_replay.proxy.infer.openapi_input.join import join_answer_fields
+    from venom_replay.proxy.infer.openapi_input.load import Operation
+    from venom_replay.proxy.infer.response_shape import infer_schema
+    from venom_replay.proxy.recording import Request, Response
+    from venom_replay.replay.checkers.base import StepContext, StepResult
+    from venom_replay.replay.checkers.shape import ShapeChecker
+
+    recorded = [{"id": n, "name": f"p{n}", "price": 100 * n} for n in range(1, 5)]
+    tpl = ActionTemplate(id="GET /products/{id}", method="GET", path="/products/{id}", statuses={200: 4},
+                         response_schema=infer_schema(recorded))
+    op = Operation("GET", "/products/{id}", "getProduct", response_schema={
+        "type": "object", "properties": {"price": {"type": "string"}, "discontinued": {"type": "boolean"}}})
+    assert join_answer_fields(tpl, op) == ["discontinued"]
+    assert tpl.response_schema["properties"]["discontinued"] == {"type": "boolean"}
+    assert "discontinued" not in tpl.response_schema.get("required", [])
+    assert tpl.response_schema["properties"]["price"]["type"] == "integer"  # the recording's type stays
+
+    def shape(body: dict) -> list:
+        step = StepResult(tpl, Request("GET", "http", "h", 80, "/products/1"), Response(200, body=_json.dumps(body).encode()))
+        return ShapeChecker().check(StepContext(step=step, path=[step], values={}, templates=TemplateSet({tpl.id: tpl}, {})))
+
+    assert shape({"id": 1, "name": "p1", "price": 100}) == []
+    assert shape({"id": 1, "name": "p1", "price": 100, "discontinued": False}) == []
+    assert shape({"id": 1, "name": "p1", "price": 100, "discontinued": "yes"})  # the spec's type is checked

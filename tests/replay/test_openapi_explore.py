@@ -76,6 +76,18 @@ def test_the_spec_only_endpoint_is_explored_and_its_planted_bug_found(recording:
     assert refunds[0]["path"] == refunds[1]["path"]
     # the spec's wrong type is listed, not obeyed: the recorded products still replay as recorded
     assert any("'price'" in w and "kept" in w for w in report["warnings"])
+    # reproduce learns the templates with the same spec (report.json names it): the refund it needs
+    # exists only there
+    assert report["openapi"] == str(SPEC.resolve())
+    db = tmp_path / "explore-buggy.db"
+    shop = launch(f"sqlite:///{db}")
+    try:
+        again = subprocess.run([sys.executable, "-m", "venom_replay.replay.cli", "reproduce", str(tmp_path / "report" / "report.json"),
+                                str(double["number"]), "--target", shop.url, "--db", f"sqlite:///{db}"],
+                               capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        shop.stop()
+    assert again.returncode == 1 and "reproduced" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
 
 
 def test_the_correct_twin_gets_no_finding_from_the_spec_endpoint(recording: Path, tmp_path: Path) -> None:

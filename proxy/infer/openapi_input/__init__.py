@@ -4,7 +4,8 @@ load.py reads the document; match.py matches recorded templates to its operation
 spec's parameter names; type and required-field disagreements are warnings, the traffic is kept);
 synthesize.py makes templates, marked ``from spec``, for operations never recorded, added after the
 recorded ones so the explorer tries them last; bindings.py binds them (links, recorded flows of the
-same name, recorded creates, the nearest recorded template's credentials).
+same name, recorded creates, the nearest recorded template's credentials); join.py adds the answer
+fields only the spec declares to recorded templates' schemas (the spec speaks where traffic is silent).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from venom_replay.proxy.config import InferenceConfig
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 from venom_replay.proxy.infer.openapi_input.bindings import bindings_for
+from venom_replay.proxy.infer.openapi_input.join import join_answer_fields
 from venom_replay.proxy.infer.openapi_input.load import Spec, load_spec
 from venom_replay.proxy.infer.openapi_input.match import (
     adopt_parameter_names,
@@ -21,7 +23,11 @@ from venom_replay.proxy.infer.openapi_input.match import (
     disagreements,
     match_templates,
 )
-from venom_replay.proxy.infer.openapi_input.synthesize import is_from_spec, neighbour, synthesize
+from venom_replay.proxy.infer.openapi_input.synthesize import (
+    is_from_spec,
+    neighbour,
+    synthesize,
+)
 from venom_replay.proxy.infer.openapi_input.values import LearnedValues
 
 __all__ = ["apply_openapi", "is_from_spec", "load_spec"]
@@ -32,10 +38,15 @@ def apply_openapi(tset: TemplateSet, spec_path: str | Path, cfg: InferenceConfig
     spec = load_spec(spec_path)
     matches = match_templates(tset, spec)
     template_of: dict[str, ActionTemplate] = {}
+    joined: list[str] = []
     for m in matches:
         adopt_parameter_names(m)
         tset.warnings.extend(disagreements(m))
+        joined += [f"{m.template.id} {name}" for name in join_answer_fields(m.template, m.operation)]
         template_of.setdefault(m.operation.operation_id, m.template)
+    if joined:
+        tset.warnings.append(f"--openapi {spec.path.name}: {len(joined)} answer field(s) the recording never showed "
+                             f"are checked as the spec types them: {', '.join(joined[:8])}{' ...' if len(joined) > 8 else ''}")
     adopt_template_ids(tset)
     learned = LearnedValues(tset)
     added: list[tuple[ActionTemplate, ActionTemplate | None]] = []

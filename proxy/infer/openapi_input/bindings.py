@@ -10,7 +10,12 @@ the request borrowed.
 
 from __future__ import annotations
 
-from venom_replay.proxy.infer.model import ActionTemplate, Consumption, Production, TemplateSet
+from venom_replay.proxy.infer.model import (
+    ActionTemplate,
+    Consumption,
+    Production,
+    TemplateSet,
+)
 from venom_replay.proxy.infer.openapi_input.load import Operation, Spec
 
 LINK_SCORE = 1.0

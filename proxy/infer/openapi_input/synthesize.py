@@ -11,7 +11,11 @@ import json
 
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 from venom_replay.proxy.infer.openapi_input.load import Operation
-from venom_replay.proxy.infer.openapi_input.values import LearnedValues, body_for, value_for
+from venom_replay.proxy.infer.openapi_input.values import (
+    LearnedValues,
+    body_for,
+    value_for,
+)
 from venom_replay.proxy.recording import Request
 
 _NOT_BORROWED = frozenset({"content-length", "host", "content-type", "if-match", "if-none-match", "idempotency-key"})
