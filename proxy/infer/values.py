@@ -193,18 +193,27 @@ def json_get(value: Any, path: str) -> Any:
     return cur
 
 
-def json_set(value: Any, path: str, new: Any) -> bool:
-    """Set ``path`` inside ``value`` in place; False when the container is not there."""
+def json_parent(value: Any, path: str) -> tuple[Any, str | int] | None:
+    """The container ``path`` ends in inside ``value`` (``[*]`` is the first item) and the last key of
+    ``path``; None when the path is empty or the container is not there."""
     parts = parse_json_path(path)
     if not parts:
-        return False
+        return None
     cur = value
     for part in parts[:-1]:
         try:
             cur = cur[0 if part == "*" else part]
         except (KeyError, IndexError, TypeError):
-            return False
-    last = parts[-1]
+            return None
+    return cur, parts[-1]
+
+
+def json_set(value: Any, path: str, new: Any) -> bool:
+    """Set ``path`` inside ``value`` in place; False when the container is not there."""
+    found = json_parent(value, path)
+    if found is None:
+        return False
+    cur, last = found
     if isinstance(cur, dict) and isinstance(last, str) and last != "*":
         cur[last] = new
         return True

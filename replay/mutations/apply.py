@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from venom_replay.proxy.infer.values import json_set, parse_json_path
+from venom_replay.proxy.infer.values import json_parent, json_set
 from venom_replay.proxy.recording import Request
 from venom_replay.replay.mutations.model import Mutation
 
@@ -43,16 +43,10 @@ def _body(request: Request, path: str, mutation: Mutation) -> Request:
 
 
 def _json_delete(data: Any, path: str) -> bool:
-    parts = parse_json_path(path)
-    if not parts:
+    found = json_parent(data, path)
+    if found is None:
         return False
-    cur = data
-    for part in parts[:-1]:
-        try:
-            cur = cur[0 if part == "*" else part]
-        except (KeyError, IndexError, TypeError):
-            return False
-    last = parts[-1]
+    cur, last = found
     if isinstance(cur, dict) and last in cur:
         del cur[last]
         return True

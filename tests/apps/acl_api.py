@@ -32,9 +32,10 @@ import binascii
 import json
 import os
 import sqlite3
-from contextlib import contextmanager
 
 from flask import Flask, jsonify, request
+
+from apps.sqlite_db import sqlite_opener
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, password TEXT NOT NULL)",
@@ -51,19 +52,7 @@ def create_app() -> Flask:
     path = os.environ["ACL_DB"][len("sqlite:///"):]
     app = Flask(__name__)
 
-    @contextmanager
-    def db():
-        conn = sqlite3.connect(path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-            conn.commit()
-        finally:
-            conn.close()
-
-    with db() as conn:
-        for stmt in SCHEMA:
-            conn.execute(stmt)
+    db = sqlite_opener(path, SCHEMA)
 
     def refused(status: int, message: str):
         return jsonify({"error": message}), status

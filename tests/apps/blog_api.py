@@ -26,11 +26,11 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, jsonify, request
+
+from apps.sqlite_db import sqlite_opener
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, "
           "body TEXT NOT NULL, tags TEXT NOT NULL)")
@@ -51,18 +51,7 @@ def create_app() -> Flask:
     path = os.environ["BLOG_DB"][len("sqlite:///"):]
     app = Flask(__name__)
 
-    @contextmanager
-    def db() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-            conn.commit()
-        finally:
-            conn.close()
-
-    with db() as conn:
-        conn.execute(SCHEMA)
+    db = sqlite_opener(path, [SCHEMA])
 
     def post_json(row: sqlite3.Row) -> dict[str, Any]:
         return {"id": row["id"], "title": row["title"], "body": row["body"], "tags": json.loads(row["tags"]),

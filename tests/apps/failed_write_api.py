@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import Flask, jsonify, request
+
+from apps.sqlite_db import sqlite_opener
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, priority INTEGER)",
@@ -40,19 +40,7 @@ def create_app() -> Flask:
     path = os.environ["NOTES_DB"][len("sqlite:///"):]
     app = Flask(__name__)
 
-    @contextmanager
-    def db() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-            conn.commit()
-        finally:
-            conn.close()
-
-    with db() as conn:
-        for statement in SCHEMA:
-            conn.execute(statement)
+    db = sqlite_opener(path, SCHEMA)
 
     @app.before_request
     def log_access() -> None:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import Flask, jsonify, request
 from werkzeug.security import generate_password_hash
+
+from apps.sqlite_db import sqlite_opener
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE, "
           "password_hash TEXT NOT NULL)")
@@ -32,18 +32,7 @@ def create_app() -> Flask:
     path = os.environ["LEAKY_DB"][len("sqlite:///"):]
     app = Flask(__name__)
 
-    @contextmanager
-    def db() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-            conn.commit()
-        finally:
-            conn.close()
-
-    with db() as conn:
-        conn.execute(SCHEMA)
+    db = sqlite_opener(path, [SCHEMA])
 
     def user_json(row: sqlite3.Row) -> dict:
         return {"id": row["id"], "username": row["username"]}

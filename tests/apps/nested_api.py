@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from flask import Flask, jsonify, request
+
+from apps.sqlite_db import sqlite_opener
 
 SCHEMA = [
     ("CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
@@ -44,19 +44,8 @@ def create_app() -> Flask:
     path = os.environ["NESTED_DB"][len("sqlite:///"):]
     app = Flask(__name__)
 
-    @contextmanager
-    def db() -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-            conn.commit()
-        finally:
-            conn.close()
-
+    db = sqlite_opener(path, SCHEMA)
     with db() as conn:
-        for stmt in SCHEMA:
-            conn.execute(stmt)
         for table, first in FIRST_IDS.items():
             if conn.execute("SELECT 1 FROM sqlite_sequence WHERE name = ?", (table,)).fetchone() is None:
                 conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, first))

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
 
 from flask import Flask, jsonify, request
+
+from apps.sqlite_db import sqlite_opener
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS projects (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
@@ -39,19 +40,7 @@ def create_app() -> Flask:
     path = os.environ["RPC_DB"][len("sqlite:///"):]
     app = Flask(__name__)
 
-    @contextmanager
-    def db():
-        conn = sqlite3.connect(path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-            conn.commit()
-        finally:
-            conn.close()
-
-    with db() as conn:
-        for stmt in SCHEMA:
-            conn.execute(stmt)
+    db = sqlite_opener(path, SCHEMA)
 
     def project_json(row: sqlite3.Row, stage: str | None = None) -> dict:
         return {"project_id": str(row["id"]), "name": row["name"], "lifecycle_stage": stage or row["stage"]}
