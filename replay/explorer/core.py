@@ -344,10 +344,14 @@ class Explorer:
     def _drop_writes_a_read_makes_too(self) -> None:
         """A refused call that wrote is no finding when the write is the server's bookkeeping
         (control_read.py): a read writes the same, or a second identical call writes nothing."""
+        reads_write: dict[tuple, bool] = {}  # (steps before, URL) -> verdict: the same for every mutation
         for finding in self.book.ordered():
             if finding.checker != "failed-write" or self.steps.target_down or self.steps.expired():
                 continue
-            if read_also_writes(finding, self.steps, self.position, self.replay):
+            key = (tuple((a.seq, str(a)) for a in finding.actions[:-1]), finding.steps[-1].request.path if finding.steps else "")
+            if key not in reads_write:
+                reads_write[key] = read_also_writes(finding, self.steps, self.position, self.replay)
+            if reads_write[key]:
                 why = "a plain read of the same URL changes the databases as well"
             elif repeat_writes_nothing(finding, self.steps, self.position, self.replay):
                 why = "the same call sent again writes nothing more (a one-time initialisation)"
