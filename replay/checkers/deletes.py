@@ -146,17 +146,18 @@ class UseAfterDeleteChecker:
         return None
 
 
-def _dicts_in_lists(data: Any, depth: int = 0) -> Iterable[dict]:
+def dicts_in_lists(data: Any, depth: int = 0) -> Iterable[dict]:
+    """Every object inside a list anywhere in ``data`` (the items an answer lists), six levels deep."""
     if depth > 6:
         return
     if isinstance(data, list):
         for item in data:
             if isinstance(item, dict):
                 yield item
-            yield from _dicts_in_lists(item, depth + 1)
+            yield from dicts_in_lists(item, depth + 1)
     elif isinstance(data, dict):
         for value in data.values():
-            yield from _dicts_in_lists(value, depth + 1)
+            yield from dicts_in_lists(value, depth + 1)
 
 
 def _id_key(source: str) -> str:
@@ -194,7 +195,7 @@ class DeletedStillListedChecker:
         like = self._producer_keys(gone.producer)
         return any(str(item.get(key)) == str(gone.value) and not (like and len(like & set(item)) < max(1, len(like) // 2))
                    and shown_state(item) == "live"
-                   for item in _dicts_in_lists(data))
+                   for item in dicts_in_lists(data))
 
     def check(self, ctx: StepContext) -> list[Violation]:
         step = ctx.step

@@ -29,7 +29,7 @@ step undid by a restore or a re-create of the parent. What is not reported, for 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +40,12 @@ from venom_replay.proxy.infer.model import TemplateSet
 from venom_replay.proxy.recording import Exchange
 
 from venom_replay.replay.checkers.base import BoundUse, StepContext, StepResult, Violation
-from venom_replay.replay.checkers.deletes import Deleted, UseAfterDeleteChecker, deletes_before
+from venom_replay.replay.checkers.deletes import Deleted, UseAfterDeleteChecker, deletes_before, dicts_in_lists
 from venom_replay.replay.checkers.steps import (addressed_resources, is_delete, is_read, is_restore, resource_key,
                                                 succeeded)
 
 __all__ = ["Child", "ResurrectionChecker", "children_of", "recorded_containment"]
 
-_MAX_LIST_DEPTH = 6
 
 Kind = tuple[str, str]
 """One kind of object, as its ids are bound: (producer template, source)."""
@@ -133,7 +132,7 @@ def children_of(parent: BoundUse, steps: Iterable[StepResult],
 
 def _lists(data: Any, child: Child) -> bool:
     key = _id_key(child.source)
-    return any(str(item.get(key)) == str(child.value) for item in _listed_items(data))
+    return any(str(item.get(key)) == str(child.value) for item in dicts_in_lists(data))
 
 
 def recorded_containment(tset: TemplateSet, exchanges: Mapping[int, Exchange]) -> set[tuple[Kind, Kind]]:
@@ -167,7 +166,7 @@ def recorded_containment(tset: TemplateSet, exchanges: Mapping[int, Exchange]) -
             data = ex.response.json()
         except ValueError:
             continue
-        for item in _listed_items(data):
+        for item in dicts_in_lists(data):
             for key, value in item.items():
                 for kind in producers.get(str(value), ()) if _scalar(value) else ():
                     if key == _id_key(kind[1]):
@@ -209,19 +208,6 @@ def _shows(data: Any, key: str, value: str) -> bool:
     if str(data.get(key)) == value:
         return True
     return any(_shows(child, key, value) for child in data.values() if isinstance(child, dict))
-
-
-def _listed_items(data: Any, depth: int = 0) -> Iterator[dict]:
-    if depth > _MAX_LIST_DEPTH:
-        return
-    if isinstance(data, list):
-        for item in data:
-            if isinstance(item, dict):
-                yield item
-            yield from _listed_items(item, depth + 1)
-    elif isinstance(data, dict):
-        for value in data.values():
-            yield from _listed_items(value, depth + 1)
 
 
 def _names_parent(item: dict, parent: BoundUse) -> bool:
@@ -292,7 +278,7 @@ class ResurrectionChecker:
             return _Hit(child, how, f"{target.location.partition(':')[2].lstrip('$.')}={target.use.value}")
         if not is_read(step.template):
             return None
-        for item in _listed_items(data):
+        for item in dicts_in_lists(data):
             for child in children:
                 key = _id_key(child.source)
                 if (key in item and str(item[key]) == str(child.value) and _names_parent(item, d.resource)
