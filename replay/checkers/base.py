@@ -42,6 +42,10 @@ class StepResult:
     mutation: Any = None
     """The value mutation this step's request carried (replay/mutations' ``Mutation``); None: the
     request was rendered unchanged."""
+    memo: dict[str, Any] = field(default_factory=dict)
+    """What checkers noted about this step for the steps after it on the same path (user invariants:
+    which step first broke what). Kept on the step, not in the checker, so that it travels with the
+    path when a path is expanded in another process."""
 
 
 @dataclass(slots=True)

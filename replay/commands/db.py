@@ -84,6 +84,14 @@ def recover(url: str, mode: str | None, keep_installed: bool) -> None:
     shown = mask_url_password(split_options(url)[0])
     click.echo(f"{shown}: baseline restored ({undone} change(s) undone)" if undone
                else f"{shown}: nothing to recover")
+    from venom_replay.adapters.copies import drop_copy, leftover_copies
+
+    left = leftover_copies(url)  # the replicas' databases of an `explore --workers` run that was killed
+    for copy in left:
+        drop_copy(copy)
+    if left:
+        click.echo(f"{shown}: dropped {len(left)} {'copy' if len(left) == 1 else 'copies'} left by a killed run:"
+                   f" {', '.join(mask_url_password(split_options(c)[0]) for c in left)}")
 
 
 @db.command("uninstall")

@@ -20,6 +20,8 @@ def _stats_table(stats: Any) -> Table:
     table.add_row(f"[bold]{stats.phase}[/]", f"states [cyan]{stats.states}[/]", f"transitions [cyan]{stats.transitions}[/]",
                   f"findings [{'red' if stats.findings else 'green'}]{stats.findings}[/]", f"{stats.rate:.1f}/s",
                   f"{stats.elapsed:.1f} s")
+    if stats.workers:
+        table.add_row("", *(f"w{i + 1} {n} ({rate:.1f}/s)" for i, n, rate in stats.workers[:6]))
     return table
 
 
@@ -65,7 +67,7 @@ Examples:
 """
 )
 @click.argument("recording", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target", required=True, metavar="URL", help="Base URL of the live API to replay against.")
+@click.option("--target", metavar="URL", help="Base URL of the live API to replay against (not needed with --api-cmd).")
 @click.option("--db", "dbs", multiple=True, metavar="URL",
               help="Database the API uses (postgresql://, mysql://, sqlite:///, redis://); repeat for several. "
                    "Restored between branches and at the end.")
@@ -118,6 +120,21 @@ Examples:
                    "for operations the recording never called.")
 @click.option("--ca-cert", "ca_cert", metavar="FILE", help="A CA bundle (PEM) to trust for an HTTPS --target.")
 @click.option("--insecure", is_flag=True, help="Do not verify an HTTPS --target's certificate (a self-signed server).")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+              help="Explore with N workers, each on its own replica of the API and its databases (--api-cmd or "
+                   "--replica); a complete bfs search gives the same states and findings as one worker.")
+@click.option("--api-cmd", "api_cmd", metavar="CMD",
+              help="Start one API per worker with this shell command on a copy of each --db: {port} (a free port; the "
+                   "target is http://127.0.0.1:{port}), {db} {db2}... (the copies' URLs), {db_path} (the SQLite copy's "
+                   "file). Copies and processes are removed at the end.")
+@click.option("--api-ready", "api_ready", default="/", show_default=True, metavar="PATH",
+              help="With --api-cmd: a started API is ready when GET PATH gets any HTTP answer.")
+@click.option("--replica", "replicas", multiple=True, metavar="'TARGET DB_URL...'",
+              help="A replica you run yourself (a compose project, a staging slot): its target URL and its database "
+                   "URLs in one quoted argument; repeat for each worker.")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Run the workers as Ray actors on this cluster (auto: the one `ray start` made here); needs "
+                   "`pip install venom-replay[ray]`.")
 def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path, strategy: str | None, depth: int | None,
             max_transitions: int | None, time_limit: float | None, max_recorded_steps: int | None,
             prefix_roots: int | None, prefix_depth: int | None,
@@ -125,7 +142,8 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
             config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None,
             mutations: int | None = None, no_mutations: bool = False, strict_domains: bool = False,
             auth: tuple[str, ...] = (), openapi: str | None = None, ca_cert: str | None = None,
-            insecure: bool = False) -> None:
+            insecure: bool = False, workers: int = 1, api_cmd: str | None = None, api_ready: str = "/",
+            replicas: tuple[str, ...] = (), ray_address: str | None = None) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
     Between branches the databases given with --db are rolled back; after every step the built-in
@@ -154,11 +172,15 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
     from venom_replay.replay.options import ExploreOptions
     from venom_replay.replay.report import write_reports
     from venom_replay.replay.report.outcome import EXIT_INTERRUPTED, outcome
+    from venom_replay.replay.scale.session import ScaleOptions
     from venom_replay.replay.session import load_recording_once, run_exploration
 
     console = Console(stderr=True)  # progress, warnings, errors
     summary = console if as_json else Console()  # stdout: the summary, or report.json alone with --json
-    Target.parse(target)  # a bad URL is a one-line error before anything is installed
+    scale = ScaleOptions(workers=workers, api_cmd=api_cmd, api_ready=api_ready, replicas=replicas, ray=ray_address)
+    scale.check(target, dbs)
+    if target is not None:
+        Target.parse(target)  # a bad URL is a one-line error before anything is installed
     if report_dir.exists() and not report_dir.is_dir():
         raise ConfigError(f"--report {report_dir}: exists and is not a directory")
     config = load_config(config_path).with_host(host, target=target).with_openapi(openapi)
@@ -173,13 +195,18 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
         loaded = load_recording_once(recording, config)
     if not loaded.templates.templates:
         raise VenomError(f"{recording}: no replayable calls in this recording")
-    if not dbs:
+    if not dbs and not replicas:
         console.print("[yellow]warning:[/] no --db given: nothing will be rolled back; the API keeps every write the exploration makes")
     with Live(console=console, transient=True, refresh_per_second=4) as live:
         def progress(stats: Any) -> None:
             live.update(_stats_table(stats))
 
-        result = run_exploration(loaded, target, dbs, options, invariants=invariants, progress=progress)
+        if scale.parallel:
+            from venom_replay.replay.scale.session import run_parallel
+
+            result = run_parallel(loaded, dbs, options, scale, invariants=invariants, auth=auth, progress=progress)
+        else:
+            result = run_exploration(loaded, target, dbs, options, invariants=invariants, progress=progress)
     report = write_reports(result, report_dir)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

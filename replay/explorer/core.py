@@ -35,16 +35,32 @@ from venom_replay.replay.checkers.base import Checker
 from venom_replay.replay.explorer.actions import build_actions
 from venom_replay.replay.explorer.budget import Budget
 from venom_replay.replay.explorer.confirm import recorded_order
-from venom_replay.replay.explorer.control_read import read_also_writes, repeat_writes_nothing
+from venom_replay.replay.explorer.control_read import (
+    read_also_writes,
+    repeat_writes_nothing,
+)
 from venom_replay.replay.explorer.dependencies import closure, recorded_dependencies
 from venom_replay.replay.explorer.minimize import minimize
-from venom_replay.replay.explorer.position import Position
+from venom_replay.replay.explorer.position import Observation, Position
 from venom_replay.replay.explorer.prefix import PrefixRoots, lineage_step
 from venom_replay.replay.explorer.probe import probe_determinism
 from venom_replay.replay.explorer.results import ExploreStats, Limits, StopReason
 from venom_replay.replay.explorer.search import CoverageGuided, Frontier, make_frontier
-from venom_replay.replay.explorer.state import StateGraph, StateNode, public_values, state_key, volatile_sources
-from venom_replay.replay.explorer.steps import TIME_LIMIT, SequenceRun, StepRunner, content_change, replay_sequence
+from venom_replay.replay.explorer.state import (
+    StateGraph,
+    StateNode,
+    public_values,
+    state_key,
+    volatile_sources,
+)
+from venom_replay.replay.explorer.steps import (
+    TIME_LIMIT,
+    SequenceRun,
+    StepOutcome,
+    StepRunner,
+    content_change,
+    replay_sequence,
+)
 from venom_replay.replay.explorer.warning_log import WarningLog
 from venom_replay.replay.findings import Action, Finding, FindingBook
 from venom_replay.replay.http_client import HttpClient
@@ -211,10 +227,54 @@ class Explorer:
         """Run ``action`` from ``node`` (the databases are there), check it, merge or queue the new
         state. ``then``: the state the next step starts from, restored in the same round trip as this
         step's fingerprint when the adapter can."""
+        out, seen = self.run_step(node, action, then=then)
+        deeper = self.merge(node, out, frontier)
+        if seen is not None:
+            self.settle(node, out, seen, then, deeper=deeper)
+
+    def run_step(self, node: StateNode, action: Action, *, then: StateNode | None = None) -> tuple[StepOutcome, Observation | None]:
+        """Run and check one step from ``node`` (the databases are there) and observe where it led.
+        The outcome is all the search needs to merge it (``merge``), here or in a coordinator; the
+        observation stays with the databases it describes (``settle``)."""
         res = self.steps.run(action, node.values)
         if res.error == TIME_LIMIT:
-            return  # not sent: nothing happened
+            return StepOutcome(action, None), None  # not sent: nothing happened
+        if res.response is None:
+            self.position.mark_changed()
+            return StepOutcome(action, res), None
+        values = self.steps.bind(node.values, res, action)
+        path = node.results + (res,)
+        # Checks first: user SQL invariants read the databases as the step left them.
+        changed = content_change(self.position, self.position.fp if self.position.rollback else None)
+        violations = [v for v in self.steps.check(res, path, values, changed=changed) if v.signature not in self.suppressed]
+        # The child will be expanded later: in branching mode its checkpoint comes with the fingerprint.
+        seen = self.position.observe(checkpoint=self.position.branching and node.depth + 1 < self._depth_limit(node),
+                                     then=node if self._will_probe(res) else then)
+        key = state_key([seen.fingerprint], values, self.volatile)
+        return StepOutcome(action, res, values, key, seen.fingerprint, violations), seen
+
+    def _will_probe(self, res: Any) -> bool:
+        return self.position.rollback and res.template.id not in self.probed
+
+    def child_of(self, node: StateNode, out: StepOutcome) -> StateNode:
+        """The state ``out`` (a step from ``node``) led to, as a node of the search."""
+        assert out.result is not None and out.key is not None and out.values is not None
+        return StateNode(key=out.key, depth=node.depth + 1, fingerprint=out.fingerprint, values=out.values,
+                         path=node.path + (out.action,), lineage=node.lineage + (out.key,), results=node.results + (out.result,),
+                         prefix_len=node.prefix_len, prefix_marks=node.prefix_marks)
+
+    def is_deeper(self, child: StateNode, first_visit: StateNode | None) -> bool:
+        """A state first reached below a recorded prefix (searched less deep) and now from the baseline
+        with more depth to go is searched again from this visit, its checkpoint included."""
+        return first_visit is not None and self._budget(child) > self._budget(first_visit)
+
+    def merge(self, node: StateNode, out: StepOutcome, frontier: Frontier) -> bool:
+        """Count ``out`` (a step from ``node``), book its violations, add its state to the graph (merged
+        with an equal known one) and queue it when it is new; True when it replaced a shallower visit."""
+        if out.result is None:
+            return False
         self.stats.transitions += 1
+        res, action = out.result, out.action
         tpl = res.template
         prev = node.path[-1].template if node.path else None
         if isinstance(frontier, CoverageGuided):
@@ -222,50 +282,42 @@ class Explorer:
         if res.response is None:
             self.warnings.add("transport", f"branch stopped after {' -> '.join(map(str, node.path + (action,)))}: {res.error}")
             self.graph.add_transition(node.key, node.key, template=str(action), label=tpl.label, status=None)
-            self.position.mark_changed()
-            return
-        values = self.steps.bind(node.values, res, action)
-        path = node.results + (res,)
-        # Checks first: user SQL invariants read the databases as the step left them.
-        changed = content_change(self.position, self.position.fp if self.position.rollback else None)
-        violations = [v for v in self.steps.check(res, path, values, changed=changed) if v.signature not in self.suppressed]
-        for v in violations:
-            self.book.add(v, list(node.path) + [action], list(path))
-        probe = self.position.rollback and tpl.id not in self.probed
-        # The child will be expanded later: in branching mode its checkpoint comes with the fingerprint.
-        seen = self.position.observe(checkpoint=self.position.branching and node.depth + 1 < self._depth_limit(node),
-                                     then=node if probe else then)
-        key = state_key([seen.fingerprint], values, self.volatile)
-        child = StateNode(key=key, depth=node.depth + 1, fingerprint=seen.fingerprint, values=values,
-                          path=node.path + (action,), lineage=node.lineage + (key,), results=path,
-                          prefix_len=node.prefix_len, prefix_marks=node.prefix_marks)
-        first_visit = self.graph.nodes.get(key)
-        # A state first reached below a recorded prefix (searched less deep) and now from the baseline
-        # with more depth to go is searched again from this visit, its checkpoint included.
-        deeper = first_visit is not None and self._budget(child) > self._budget(first_visit)
+            return False
+        child = self.child_of(node, out)
+        for v in out.violations:
+            self.book.add(v, list(child.path), list(child.results))
+        first_visit = self.graph.nodes.get(child.key)
+        deeper = self.is_deeper(child, first_visit)
         if first_visit is None:
             self.graph.add_state(child)
         elif deeper:
-            self.graph.nodes[key] = child
-        if seen.checkpoint is not None and (deeper or key not in self.position.checkpoints):
-            self.position.keep(key, seen.checkpoint, here=not seen.restored)
-        self.graph.add_transition(node.key, key, template=str(action), label=tpl.label, status=res.response.status,
-                                  findings=[v.signature for v in violations])
-        if violations:
-            self.graph.mark_finding_state(key)
-        # A merged state keeps the values of its first visit: when this visit bound other volatile
-        # values (a fresh token the databases now hold), they are not at that state's content.
-        same = public_values(self.graph.nodes[key].values) == public_values(values)  # bookkeeping is no content
-        self.position.arrive(key if same else None, seen)
-        if probe:
-            self.probed.add(tpl.id)
-            probe_determinism(self, node, action, res, key, seen.fingerprint, then)
+            self.graph.nodes[child.key] = child
+        self.graph.add_transition(node.key, child.key, template=str(action), label=tpl.label, status=res.response.status,
+                                  findings=[v.signature for v in out.violations])
+        if out.violations:
+            self.graph.mark_finding_state(child.key)
         if first_visit is None or deeper:
             novelty = 0
             if isinstance(frontier, CoverageGuided):
                 novelty = int(prev is not None and (prev, action.template) not in frontier.observed)
                 novelty += int(res.response.status not in tpl.statuses)
-            frontier.push(self.graph.nodes[key], novelty)
+            frontier.push(self.graph.nodes[child.key], novelty)
+        return deeper
+
+    def settle(self, node: StateNode, out: StepOutcome, seen: Observation, then: StateNode | None, *, deeper: bool) -> None:
+        """Where the databases are after ``out`` (merged into this explorer's graph): keep the child's
+        checkpoint, note the state they hold, and probe the template's determinism on its first run."""
+        assert out.result is not None and out.key is not None and out.values is not None
+        key = out.key
+        if seen.checkpoint is not None and (deeper or key not in self.position.checkpoints):
+            self.position.keep(key, seen.checkpoint, here=not seen.restored, fingerprint=seen.fingerprint)
+        # A merged state keeps the values of its first visit: when this visit bound other volatile
+        # values (a fresh token the databases now hold), they are not at that state's content.
+        same = public_values(self.graph.nodes[key].values) == public_values(out.values)  # bookkeeping is no content
+        self.position.arrive(key if same else None, seen)
+        if self._will_probe(out.result):
+            self.probed.add(out.result.template.id)
+            probe_determinism(self, node, out.action, out.result, key, seen.fingerprint, then)
 
     # ---------------------------------------------------------------- reproducing and shrinking
 

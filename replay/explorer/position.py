@@ -100,6 +100,8 @@ class Position:
         """Non-branching: checkpoints along the present lineage, the root first."""
         self.checkpoints: dict[str, Checkpoint] = {}
         """The root's, the prefix roots', and in branching mode every state's that will be expanded."""
+        self.kept_fp: dict[str, str] = {}
+        """The fingerprints of the checkpoints kept with one (a restore must know what it restored)."""
         self.at: str | None = None
         """The state the databases hold now; None when that is not known."""
         self.base: str | None = None
@@ -201,9 +203,11 @@ class Position:
         self.fp = fp
         return Observation(token, fp, False)
 
-    def keep(self, key: str, checkpoint: Checkpoint, *, here: bool = False) -> None:
+    def keep(self, key: str, checkpoint: Checkpoint, *, here: bool = False, fingerprint: str | None = None) -> None:
         """Remember ``checkpoint`` as state ``key``'s; ``here``: the databases hold exactly it now."""
         self.checkpoints[key] = checkpoint
+        if fingerprint is not None:
+            self.kept_fp[key] = fingerprint
         if here:
             self.base, self.dirty, self.cp = key, False, checkpoint
 
@@ -212,6 +216,23 @@ class Position:
         unless ``observe()`` has put the databases back already."""
         if not seen.restored:
             self.at = key
+
+    def forget(self, key: str) -> None:
+        """State ``key`` is no longer what its checkpoint holds (its bound values were replaced by
+        another visit's): its checkpoint and frame are dropped, and the databases' position, if it was
+        there, becomes unknown."""
+        if self.frames and self.frames[0].key == key:
+            return  # the root: no bound values, nothing to replace
+        self.checkpoints.pop(key, None)
+        self.kept_fp.pop(key, None)
+        for i, frame in enumerate(self.frames):
+            if i and frame.key == key:
+                del self.frames[i:]
+                break
+        if self.at == key:
+            self.at = None
+        if self.base == key:
+            self.base, self.dirty = None, True
 
     def mark_changed(self) -> None:
         """The databases were written to and hold no known state (a replay, a branch that broke off)."""
@@ -231,8 +252,14 @@ class Position:
             if cp is not None and self.db.can_restore(cp):
                 self._restore(_Frame(node.key, cp, node.fingerprint))
                 return True
-            # No checkpoint for it (should not happen): re-execute its path from the root.
+            # No checkpoint for it (another worker reached it first): re-execute its path from the
+            # deepest state on it that has one, else from the root.
             del self.frames[1:]
+            for key in reversed(node.lineage[1:-1]):
+                cp = self.checkpoints.get(key)
+                if cp is not None and key in self.kept_fp and self.db.can_restore(cp):
+                    self.frames.append(_Frame(key, cp, self.kept_fp[key]))
+                    break
             self.mark_changed()
         if self.at == node.key:
             if self.frames[-1].key != node.key:

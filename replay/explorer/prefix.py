@@ -114,7 +114,7 @@ class PrefixRoots:
                                  label=f"recorded steps {first} to {len(end.actions)} (the last of session {end.session})",
                                  status=end.results[-1].response.status if end.results[-1].response else None)
             if end.checkpoint is not None:
-                position.keep(key, end.checkpoint)
+                position.keep(key, end.checkpoint, fingerprint=end.fingerprint)
             self.roots.append(node)
             before = node
         self.ends.clear()  # the unused checkpoints and answers are not needed any more

@@ -54,6 +54,8 @@ class ExploreStats:
     transitions: int = 0
     findings: int = 0
     elapsed: float = 0.0
+    workers: list[tuple[int, int, float]] = field(default_factory=list)
+    """With several workers: (index, transitions, transitions per second of its busy time) each."""
 
     @property
     def rate(self) -> float:
@@ -98,6 +100,8 @@ class ExploreResult:
     """Phases the time limit cut short (``recorded``, ``search``, ``mutations``, ``shrink``, ``confirm``)."""
     mutations: dict[str, Any] | None = None
     """What the mutation phase did (replay/mutations/run.py ``MutationStats``); None: it did not run."""
+    workers: list[dict[str, Any]] | None = None
+    """With --workers: each worker's replica, transitions, busy seconds and rate; None: one explorer."""
     invariant_errors: list[str] = field(default_factory=list)
     """User invariants that could not run during the run (each said once; none of them is a finding)."""
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-
 from venom_replay.proxy.infer.model import TemplateSet
 
 ValueKey = tuple[str, str]
@@ -65,6 +64,16 @@ def state_key(fingerprints: Iterable[str], values: Mapping[ValueKey, Any], volat
         h.update(_canonical(list(key)).encode())
         # A volatile value only counts as "bound": a fresh token does not make a new state.
         h.update(b"=*" if key in volatile else b"=" + _canonical(values[key]).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def values_digest(values: Mapping[ValueKey, Any]) -> str:
+    """All of ``values`` (volatile and bookkeeping ones too) as one hash: two visits of a state with
+    equal digests hold the same tokens, so one's checkpoint serves the other's path."""
+    h = hashlib.blake2b(digest_size=8)
+    for key in sorted(values):
+        h.update(_canonical([list(key), values[key]]).encode())
         h.update(b"\0")
     return h.hexdigest()
 

@@ -16,16 +16,31 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from venom_replay.proxy.errors import VenomError
-from venom_replay.proxy.infer.instantiate import apply_transform, extract_values, missing_values, render_request
+from venom_replay.proxy.infer.instantiate import (
+    apply_transform,
+    extract_values,
+    missing_values,
+    render_request,
+)
 from venom_replay.proxy.infer.model import ActionTemplate, TemplateSet
 from venom_replay.proxy.recording import Exchange, Request, read_recording
-from venom_replay.replay.checkers.base import BoundUse, Checker, StepContext, StepResult, Violation
+from venom_replay.replay.checkers.base import (
+    BoundUse,
+    Checker,
+    StepContext,
+    StepResult,
+    Violation,
+)
 from venom_replay.replay.explorer.budget import Budget
 from venom_replay.replay.explorer.guards import FinishRequest
 from venom_replay.replay.explorer.position import Position
 from venom_replay.replay.explorer.resources import ScopedSources, latest_for, remember
 from venom_replay.replay.explorer.state import ValueKey, public_values
-from venom_replay.replay.explorer.translation import TRANSLATION, sent_value, translation_of
+from venom_replay.replay.explorer.translation import (
+    TRANSLATION,
+    sent_value,
+    translation_of,
+)
 from venom_replay.replay.explorer.warning_log import WarningLog
 from venom_replay.replay.findings import Action
 from venom_replay.replay.http_client import HttpClient
@@ -160,7 +175,10 @@ class StepRunner:
             request = render_request(tpl, values, example=action.example, base_url=self.client.target.base_url)
             used = self._uses(tpl, values)
             if action.mutation is not None:
-                from venom_replay.replay.mutations.apply import NotApplicable, apply_mutation
+                from venom_replay.replay.mutations.apply import (
+                    NotApplicable,
+                    apply_mutation,
+                )
 
                 try:
                     request = apply_mutation(request, tpl.path, action.mutation)
@@ -212,7 +230,10 @@ class StepRunner:
                           databases=self.databases, replays_recorded_path=recorded, content_changed=changed)
         checkers = self.checkers
         if result.mutation is not None:
-            from venom_replay.replay.mutations.judge import judges_mutated, mutated_violations
+            from venom_replay.replay.mutations.judge import (
+                judges_mutated,
+                mutated_violations,
+            )
 
             checkers = [c for c in checkers if judges_mutated(c)]
         found: list[Violation] = []
@@ -238,6 +259,22 @@ def content_change(position: Position, before: str | None) -> Callable[[], bool 
         return answer[0]
 
     return changed
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What one step from a state gave: everything the search needs to count it, book its violations and
+    merge the state it led to. Plain data: it travels from a worker process to the coordinator."""
+
+    action: Action
+    result: StepResult | None
+    """None: not sent (the time limit came first)."""
+    values: dict[ValueKey, Any] | None = None
+    """The values bound after the step (None when it got no answer)."""
+    key: str | None = None
+    """The state it led to."""
+    fingerprint: str = ""
+    violations: list[Violation] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -11,6 +11,8 @@ class WarningLog:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.kept: list[tuple[str, str]] = []
+        """(kind, line) of the lines kept, for merging the logs of several workers."""
         self._counts: dict[str, int] = {}
 
     def add(self, kind: str, line: str) -> None:
@@ -18,6 +20,22 @@ class WarningLog:
         self._counts[kind] = n
         if n <= MAX_WARNINGS_PER_KIND:
             self.lines.append(line)
+            self.kept.append((kind, line))
+
+    def merge(self, kept: list[tuple[str, str]], counts: dict[str, int]) -> None:
+        """Add another log's lines (``kept`` and ``counts``), a line this log has already counting once:
+        workers that replay the same recording warn the same things."""
+        for kind, line in kept:
+            if line not in self.lines:
+                self.add(kind, line)
+        for kind, n in counts.items():
+            shown = sum(1 for k, _ in kept if k == kind)
+            if n > shown:  # the other log's uncounted rest
+                self._counts[kind] = self._counts.get(kind, 0) + n - shown
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
 
     def finish(self) -> list[str]:
         """The lines, plus one line per kind that was cut saying how many more there were."""

@@ -120,6 +120,9 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         "time_cut": list(result.time_cut),
         "mutations": result.mutations,
         "prefix_roots": result.prefix_roots,
+        **({"workers": [{**w, "databases": [mask_url_password(u) for u in w.get("databases", [])]} for w in result.workers]}
+           if result.workers else {}),
+        "search_seconds": round(result.search_seconds, 3),
         "minimize_runs": result.minimize_runs,
         "db_restored": result.db_restored,
         "checkers": result.checkers,

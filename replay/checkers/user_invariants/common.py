@@ -30,12 +30,13 @@ class FirstBreaks:
     later step on the same path inherits that attribution.
     """
 
-    def __init__(self) -> None:
-        self._after: dict[int, tuple[Any, dict[str, str]]] = {}
+    def __init__(self, name: str) -> None:
+        self._memo = f"first-breaks:{name}"
+        """Where on each checked step (``StepResult.memo``) the attribution is kept."""
 
     def _known(self, step: Any) -> dict[str, str] | None:
-        entry = self._after.get(id(step))
-        return entry[1] if entry is not None and entry[0] is step else None
+        memo = getattr(step, "memo", None)
+        return memo.get(self._memo) if memo is not None else None
 
     def attribute(self, ctx: StepContext, broken: list[str]) -> dict[str, str]:
         """``{invariant: id of the template that first broke it on this path}`` for ``broken``."""
@@ -46,7 +47,7 @@ class FirstBreaks:
                 before = known
                 break
         first = {name: before.get(name, ctx.step.template.id) for name in broken}
-        self._after[id(ctx.step)] = (ctx.step, first)
+        ctx.step.memo[self._memo] = first
         return first
 
 

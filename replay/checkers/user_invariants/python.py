@@ -89,7 +89,7 @@ class PythonInvariants:
             self.invariants.append(_PyInvariant(attr, _first_line(fn.__doc__) or attr, fn, params, database))
         if not self.invariants:
             raise ConfigError(f"--invariants {self.path}: no function named invariant_* or check_* in it")
-        self.first_breaks = FirstBreaks()
+        self.first_breaks = FirstBreaks("python")
         self.targets: dict[str, str] = {}
         """Invariant -> the URL of the database it named (resolved against the --db URLs)."""
         self.errors: dict[str, str] = {}

@@ -41,7 +41,7 @@ class SqlInvariants:
         self.queries = {name: q.query for name, q in self.entries.items()}
         self.source = source
         """The file the queries come from, for messages."""
-        self.first_breaks = FirstBreaks()
+        self.first_breaks = FirstBreaks("sql")
         self.targets: dict[str, str] = {}
         """Invariant -> the URL of the database it named."""
         self.errors: dict[str, str] = {}

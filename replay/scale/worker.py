@@ -1,0 +1,291 @@
+"""One worker: an explorer on its own replica of the API and its databases, driven by a coordinator.
+
+The worker does what a single-process run does at its start (install the rollback machinery, replay
+the recording, pick the prefix roots) and at its end (restore, check, uninstall); in between it
+expands the states the coordinator sends, one ``ExpandUnit`` at a time, and returns each step's
+``StepOutcome``. The coordinator merges them into the one state graph in the order a single explorer
+would have, so the search is the same whatever the number of workers.
+
+A state the worker reached itself has a checkpoint here (branching adapters), and the coordinator
+sends its expansion here when it can. Any other state is reached by re-executing its path from the
+deepest checkpointed state on it, as a single explorer does after an undo-only restore. A checkpoint
+serves a state only when it was taken with the same bound values (tokens included) as the
+coordinator's node for it: two visits of one state may hold different fresh tokens.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack, closing
+from pathlib import Path
+from typing import Any
+
+from venom_replay.replay.explorer.core import Explorer
+from venom_replay.replay.explorer.state import StateNode, values_digest
+from venom_replay.replay.explorer.steps import StepOutcome
+from venom_replay.replay.findings import FindingBook
+from venom_replay.replay.scale.messages import (
+    ConcludeRequest,
+    ExpandUnit,
+    StartReport,
+    UnitResult,
+    WorkerJob,
+    WorkerSummary,
+    relink,
+)
+
+
+class WorkerExplorer(Explorer):
+    """An explorer that notes which states' paths it re-executed (their values and answers changed)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refreshed: set[str] = set()
+
+    def _redo(self, node: StateNode, i: int) -> bool:
+        ok = super()._redo(node, i)
+        if ok:
+            self.refreshed.add(node.lineage[i + 1])
+        return ok
+
+
+class WorkerRuntime:
+    """The worker's side of the protocol: ``start``, ``expand`` (many times), ``conclude`` (one
+    worker), ``finish``. Every method's answer is plain data (messages.py)."""
+
+    def __init__(self, job: WorkerJob) -> None:
+        self.job = job
+        self.index = job.index
+        self.ex: WorkerExplorer | None = None
+        self._stack = ExitStack()
+        self._dir: Path | None = None
+        self._installed = False
+        self.kept_digest: dict[str, str] = {}
+        """The values each kept checkpoint was taken with (``values_digest``)."""
+        self.transitions = 0
+        self.busy = 0.0
+        self.units = 0
+        self._loaded: Any = None
+        self._checkers: list = []
+        self._stopped: str | None = None
+
+    # ---------------------------------------------------------------- start
+
+    def _materialise(self) -> tuple[Path, Path | None, Path | None]:
+        """The job's files in a private folder: the recording (with its start state), the invariants
+        and the OpenAPI document."""
+        self._dir = Path(tempfile.mkdtemp(prefix=f"venom-replay-worker{self.index}-"))
+        job = self.job
+        recording = self._dir / job.recording.name
+        recording.write_bytes(job.recording.data)
+        if job.start_state is not None:
+            (self._dir / job.start_state.name).write_bytes(job.start_state.data)
+        invariants = None
+        if job.invariants is not None:
+            invariants = self._dir / job.invariants.name
+            invariants.write_bytes(job.invariants.data)
+        spec = None
+        if job.openapi is not None:
+            spec = self._dir / "openapi" / job.openapi.name
+            spec.parent.mkdir()
+            spec.write_bytes(job.openapi.data)
+        return recording, invariants, spec
+
+    def start(self) -> StartReport:
+        from venom_replay.replay.auth import command_auth, parse_auth_options
+        from venom_replay.replay.checkers import user_invariants
+        from venom_replay.replay.explorer import Limits
+        from venom_replay.replay.explorer.budget import Budget
+        from venom_replay.replay.explorer.confirm import confirm_recorded
+        from venom_replay.replay.http_client import HttpClient
+        from venom_replay.replay.session import (
+            build_checkers,
+            load_recording_once,
+            open_databases,
+            start_for,
+            tls_verify,
+        )
+
+        started = time.monotonic()
+        job, options = self.job, self.job.options
+        recording, invariants, spec = self._materialise()
+        config = job.config.with_openapi(spec) if spec is not None else job.config
+        with command_auth(parse_auth_options(job.auth)):
+            loaded = load_recording_once(recording, config)
+        self._loaded = loaded
+        checkers, notes = build_checkers(loaded, invariants=invariants, learned=options.learned)
+        self._checkers = checkers
+        limits = Limits(depth=options.depth, max_transitions=options.max_transitions, time_limit=options.time_limit,
+                        prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps,
+                        min_agreement=options.min_agreement)
+        start = start_for(loaded, job.db_urls, notes)
+        dbs = self._stack.enter_context(open_databases(job.db_urls))
+        user_invariants.prepare_invariants(checkers, dbs.handles)
+        client = self._stack.enter_context(closing(HttpClient(job.target, timeout=options.timeout, verify=tls_verify(options))))
+        ex = WorkerExplorer(loaded.templates, client, dbs.adapter, checkers, databases=dbs.handles,
+                            swap_identities=options.swap_identities,
+                            prefix_roots=options.prefix_roots if options.confirm else 0,
+                            recorded=loaded.exchanges, budget=Budget(limits.time_limit))
+        ex.limits = limits
+        self.ex = ex
+        ex.start(start)
+        self._installed = True
+        for note in getattr(dbs.adapter, "notes", []) or []:
+            notes.append(str(note))
+        agreement = None
+        if options.confirm:
+            agreement = confirm_recorded(ex, loaded.exchanges, max_steps=limits.recorded_steps,
+                                         min_agreement=limits.min_agreement)
+        assert ex.root is not None
+        roots = ex.prefixes.add_roots(ex.graph, ex.root, loaded.templates, ex.volatile, ex.position)
+        self._note_kept()
+        return StartReport(
+            index=self.index, root=ex.root, prefix_roots=list(roots),
+            agreement=agreement.as_dict() if agreement is not None else None,
+            like_recording=agreement is None or agreement.like_recording,
+            confirmed_steps=ex.confirmed_steps, suppressed=dict(ex.suppressed), notes=notes,
+            checkers=[getattr(c, "name", type(c).__name__) for c in checkers],
+            seconds=time.monotonic() - started)
+
+    # ---------------------------------------------------------------- the search
+
+    def _note_kept(self) -> None:
+        """Checkpoints kept since the last call were taken with their state's present values."""
+        assert self.ex is not None
+        nodes = self.ex.graph.nodes
+        for key in self.ex.position.checkpoints:
+            if key not in self.kept_digest and key in nodes:
+                self.kept_digest[key] = values_digest(nodes[key].values)
+
+    def _adopt(self, nodes: list[StateNode]) -> None:
+        """Take the coordinator's nodes as this worker's; a checkpoint or position taken with other
+        bound values than the coordinator's no longer stands for its state."""
+        assert self.ex is not None
+        local = self.ex.graph.nodes
+        position = self.ex.position
+        for node in nodes:
+            digest = values_digest(node.values)
+            mine = local.get(node.key)
+            kept = self.kept_digest.get(node.key)
+            if (kept is not None and kept != digest) or (mine is not None and values_digest(mine.values) != digest):
+                position.forget(node.key)
+                self.kept_digest.pop(node.key, None)
+            relink(node.results, self._loaded.templates)
+            local[node.key] = node
+
+    def _local_merge(self, node: StateNode, out: StepOutcome) -> bool:
+        """This worker's own record of the state ``out`` led to (the coordinator keeps the real graph)."""
+        assert self.ex is not None and out.key is not None
+        child = self.ex.child_of(node, out)
+        first = self.ex.graph.nodes.get(out.key)
+        deeper = self.ex.is_deeper(child, first)
+        if first is None or deeper:
+            self.ex.graph.nodes[out.key] = child
+        return deeper
+
+    def _keep_after_redo(self, node: StateNode) -> None:
+        """A state reached by re-execution is checkpointed (branching adapters): its next expansion here
+        is one restore."""
+        assert self.ex is not None
+        position = self.ex.position
+        if position.branching and position.at == node.key and node.key not in position.checkpoints:
+            position.keep(node.key, position.db.checkpoint(), here=True, fingerprint=position.fp)
+            self.kept_digest[node.key] = values_digest(node.values)
+
+    def expand(self, unit: ExpandUnit) -> UnitResult:
+        assert self.ex is not None
+        ex = self.ex
+        started = time.monotonic()
+        deadline = None if unit.seconds_left is None else started + unit.seconds_left
+        self._adopt(unit.lineage)
+        node = ex.graph.nodes[unit.lineage[-1].key]
+        ex.refreshed = set()
+        result = UnitResult(unit.seq, self.index)
+        for i, action in enumerate(unit.actions):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if ex.steps.target_down:
+                break
+            if not ex.goto(node):
+                result.unreachable = True
+                break
+            self._keep_after_redo(node)
+            then = node if i + 1 < len(unit.actions) else None
+            out, seen = ex.run_step(node, action, then=then)
+            if seen is not None:
+                had = ex.position.checkpoints.get(out.key or "")
+                deeper = self._local_merge(node, out)
+                ex.settle(node, out, seen, then, deeper=deeper)
+                if out.key is not None and ex.position.checkpoints.get(out.key) is not had:
+                    self.kept_digest[out.key] = values_digest(out.values or {})
+            result.outcomes.append(out)
+            self.transitions += out.result is not None
+        result.refreshed = {k: (dict(ex.graph.nodes[k].values), tuple(ex.graph.nodes[k].results))
+                            for k in ex.refreshed if k in ex.graph.nodes}
+        result.target_down = ex.steps.target_down
+        result.seconds = time.monotonic() - started
+        self.busy += result.seconds
+        self.units += 1
+        return result
+
+    # ---------------------------------------------------------------- the end
+
+    def conclude(self, request: ConcludeRequest) -> list:
+        """Mutations, shrinking and confirmation of the merged findings, on this worker's replica; the
+        findings as they are then."""
+        from venom_replay.replay.mutations.run import run_mutations
+        from venom_replay.replay.mutations.settings import MutationSettings
+
+        assert self.ex is not None and self._loaded is not None
+        ex = self.ex
+        graph = request.graph
+        self._adopt(list(graph.nodes.values()))
+        ex.graph = graph
+        ex.book = FindingBook()
+        for finding in request.findings:
+            relink(finding.steps, self._loaded.templates)
+        ex.book.by_signature = {f.signature: f for f in request.findings}
+        options = self.job.options
+        if request.run_mutations and not ex.steps.target_down:
+            settings = MutationSettings.from_config(self._loaded.config, per_template=options.mutations,
+                                                    strict_domains=options.strict_domains)
+            self._mutations = run_mutations(ex, settings).as_dict()
+        if request.shrink:
+            for finding in ex.book.ordered():
+                if not ex.steps.target_down:
+                    ex.shrink(finding)
+        ex.confirm_findings()
+        return ex.book.ordered()
+
+    def finish(self) -> WorkerSummary:
+        """Restore the replica's databases, check them, remove our objects; close everything."""
+        from venom_replay.replay.checkers import user_invariants
+        from venom_replay.replay.explorer.guards import DeferSigint
+        from venom_replay.replay.explorer.run import _restore_at_end
+
+        ex = self.ex
+        restored: bool | None = None
+        try:
+            if ex is not None and self._installed:
+                with DeferSigint():
+                    restored, _failed = _restore_at_end(ex, None)
+                self._installed = False
+        finally:
+            self._stack.close()
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+        dropped: list[Any] = []
+        for checker in self._checkers:
+            dropped.extend(getattr(checker, "dropped", []) or [])
+        return WorkerSummary(
+            index=self.index, transitions=self.transitions, seconds=self.busy, units=self.units,
+            db_restored=restored,
+            warnings=list(ex.warnings.kept) if ex is not None else [],
+            warning_counts=ex.warnings.counts if ex is not None else {},
+            mutations=getattr(self, "_mutations", None),
+            minimize_runs=ex.minimize_runs if ex is not None else 0,
+            dropped_invariants=dropped,
+            invariant_errors=user_invariants.invariant_errors(self._checkers),
+            time_cut=sorted(ex.budget.cut) if ex is not None else [])
