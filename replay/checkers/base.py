@@ -25,6 +25,14 @@ class BoundUse:
     """The value as the request carried it (after the binding's transform, e.g. the id in a Location)."""
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateRef:
+    """A step's template while the step travels to another process: its id only (templates are large
+    and both sides have them); the receiver puts its own back (replay/scale/messages.py ``relink``)."""
+
+    id: str
+
+
 @dataclass(slots=True)
 class StepResult:
     """One executed step on the current path."""
@@ -46,6 +54,11 @@ class StepResult:
     """What checkers noted about this step for the steps after it on the same path (user invariants:
     which step first broke what). Kept on the step, not in the checker, so that it travels with the
     path when a path is expanded in another process."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        template = TemplateRef(self.template.id) if isinstance(self.template, ActionTemplate) else self.template
+        return (StepResult, (template, self.request, self.response, self.error, self.produced, self.consumed,
+                             self.mutation, self.memo))
 
 
 @dataclass(slots=True)

@@ -47,6 +47,9 @@ class WorkerJob:
     db_urls: list[str]
     """This worker's replica of each database, in --db order."""
     index: int = 0
+    origin_db_urls: list[str] = field(default_factory=list)
+    """The run's --db URLs (the databases this replica's are copies of): the recording's start state
+    is matched to them."""
 
 
 @dataclass(slots=True)

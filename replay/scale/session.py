@@ -96,7 +96,7 @@ def replica_set(scale: ScaleOptions, db_urls: Sequence[str]) -> Iterator[list[Re
 
 
 def make_jobs(loaded: Any, replicas: Sequence[Replica], options: Any, *, invariants: Path | None,
-              auth: Sequence[str]) -> list[WorkerJob]:
+              auth: Sequence[str], origin_db_urls: Sequence[str] = ()) -> list[WorkerJob]:
     from venom_replay.replay.start_state import start_state_path
 
     start = start_state_path(loaded.path)
@@ -106,7 +106,7 @@ def make_jobs(loaded: Any, replicas: Sequence[Replica], options: Any, *, invaria
     return [WorkerJob(recording=recording, start_state=JobFile.read(start) if start.is_file() else None,
                       config=loaded.config, openapi=JobFile.read(spec) if spec else None,
                       invariants=JobFile.read(invariants), auth=tuple(auth), options=options,
-                      target=r.target, db_urls=list(r.db_urls), index=i)
+                      target=r.target, db_urls=list(r.db_urls), index=i, origin_db_urls=list(origin_db_urls))
             for i, r in enumerate(replicas)]
 
 
@@ -130,7 +130,7 @@ def run_parallel(loaded: Any, db_urls: Sequence[str], options: Any, scale: Scale
                     prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps,
                     min_agreement=options.min_agreement)
     with replica_set(scale, db_urls) as replicas:
-        jobs = make_jobs(loaded, replicas, options, invariants=invariants, auth=auth)
+        jobs = make_jobs(loaded, replicas, options, invariants=invariants, auth=auth, origin_db_urls=db_urls)
         pool = make_pool(jobs, scale.ray)
         try:
             result = explore_parallel(loaded.templates, pool, strategy=options.strategy, limits=limits,

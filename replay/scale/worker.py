@@ -120,7 +120,7 @@ class WorkerRuntime:
         limits = Limits(depth=options.depth, max_transitions=options.max_transitions, time_limit=options.time_limit,
                         prefix_depth=options.prefix_depth, recorded_steps=options.max_recorded_steps,
                         min_agreement=options.min_agreement)
-        start = start_for(loaded, job.db_urls, notes)
+        start = self._start_state(loaded, notes)
         dbs = self._stack.enter_context(open_databases(job.db_urls))
         user_invariants.prepare_invariants(checkers, dbs.handles)
         client = self._stack.enter_context(closing(HttpClient(job.target, timeout=options.timeout, verify=tls_verify(options))))
@@ -148,6 +148,20 @@ class WorkerRuntime:
             confirmed_steps=ex.confirmed_steps, suppressed=dict(ex.suppressed), notes=notes,
             checkers=[getattr(c, "name", type(c).__name__) for c in checkers],
             seconds=time.monotonic() - started)
+
+    def _start_state(self, loaded: Any, notes: list[str]) -> Any:
+        """The recording's start state bound to this replica's databases: matched to the run's --db URLs
+        (the copies have other names), then given to the copy of each."""
+        from venom_replay.adapters.registry import database_identity
+        from venom_replay.replay.session import start_for
+
+        job = self.job
+        origin = job.origin_db_urls if len(job.origin_db_urls) == len(job.db_urls) else job.db_urls
+        binding = start_for(loaded, origin, notes)
+        if binding is not None and origin != job.db_urls:
+            binding.entries = {database_identity(copy): binding.entries[database_identity(url)]
+                               for url, copy in zip(origin, job.db_urls) if database_identity(url) in binding.entries}
+        return binding
 
     # ---------------------------------------------------------------- the search
 

@@ -1,0 +1,124 @@
+"""`explore --workers N --api-cmd`: the same complete search as one explorer, on replicas the tool starts
+on copies of the database; nothing left behind, also when the run is killed (then `db recover`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from support.http_app import free_port, wait_for_port
+from support.proxy import recording_proxy
+from support.slow_api_traffic import drive_slow_api
+
+from venom_replay.adapters.registry import open_adapter
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "venom_replay.replay.cli"]
+API_CMD = f"exec {shlex.quote(sys.executable)} -m apps.slow_api --port {{port}} --db {{db}}"
+SEARCH = ["--strategy", "bfs", "--depth", "3", "--prefix-roots", "2", "--prefix-depth", "1", "--no-mutations"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), env.get("PYTHONPATH", "")]))
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # the registry of copies: this test's own
+    return env
+
+
+def _fingerprint(url: str) -> str:
+    adapter = open_adapter(url)
+    try:
+        adapter.install()
+        fp = adapter.fingerprint()
+        adapter.uninstall()
+        return fp
+    finally:
+        adapter.close()
+
+
+@pytest.fixture()
+def recorded(tmp_path: Path) -> tuple[Path, str]:
+    """A recording of the slow API's traffic, and the SQLite database it was made on."""
+    db_url = f"sqlite:///{tmp_path / 'boards.db'}"
+    recording = tmp_path / "boards.vrec"
+    port = free_port()
+    api = subprocess.Popen(API_CMD.format(port=port, db=shlex.quote(db_url)), shell=True, env=_env(tmp_path),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc=api, timeout=60)
+        with recording_proxy(f"http://127.0.0.1:{port}", recording, "--db", db_url) as proxy:
+            drive_slow_api(proxy.url)
+    finally:
+        api.terminate()
+        api.wait(timeout=10)
+    return recording, db_url
+
+
+def _explore(tmp_path: Path, recording: Path, db_url: str, name: str, *extra: str) -> dict:
+    report = tmp_path / name
+    done = subprocess.run([*CLI, "explore", str(recording), "--db", db_url, *SEARCH, *extra, "--report", str(report)],
+                          capture_output=True, text=True, env=_env(tmp_path), timeout=600)
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    return json.loads((report / "report.json").read_text())
+
+
+def test_workers_give_the_same_search_as_one_explorer(tmp_path: Path, recorded: tuple[Path, str]) -> None:
+    recording, db_url = recorded
+    before = _fingerprint(db_url)
+    port = free_port()
+    api = subprocess.Popen(API_CMD.format(port=port, db=shlex.quote(db_url)), shell=True, env=_env(tmp_path),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc=api, timeout=60)
+        plain = _explore(tmp_path, recording, db_url, "plain", "--target", f"http://127.0.0.1:{port}")
+    finally:
+        api.terminate()
+        api.wait(timeout=10)
+    runs = {n: _explore(tmp_path, recording, db_url, f"workers-{n}", "--workers", str(n), "--api-cmd", API_CMD,
+                        "--api-ready", "/health") for n in (1, 2)}
+    assert plain["stopped"] == "complete" and plain["transitions"] > 30
+    for n, report in runs.items():
+        assert report["stopped"] == "complete"
+        assert (report["states"], report["transitions"]) == (plain["states"], plain["transitions"]), n
+        assert sorted(f["signature"] for f in report["findings"]) == sorted(f["signature"] for f in plain["findings"])
+        assert report["replay_agreement"]["same_status_class"] == plain["replay_agreement"]["same_status_class"]
+        assert report["db_restored"] is True
+        assert len(report["workers"]) == n and all(w["transitions"] > 0 for w in report["workers"])
+        assert sum(w["transitions"] for w in report["workers"]) == report["transitions"]
+    # the user's database is untouched (the workers explored copies) and no copy is left
+    assert _fingerprint(db_url) == before
+    assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
+
+
+def test_a_killed_run_leaves_copies_that_db_recover_drops(tmp_path: Path, recorded: tuple[Path, str]) -> None:
+    recording, db_url = recorded
+    env = _env(tmp_path)
+    run = subprocess.Popen([*CLI, "explore", str(recording), "--db", db_url, "--depth", "3", "--no-mutations",
+                            "--workers", "2", "--api-cmd", API_CMD, "--api-ready", "/health",
+                            "--report", str(tmp_path / "killed")],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len([p for p in tmp_path.iterdir() if "__vr_" in p.name]) < 2:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the workers are exploring now
+    copies = sorted(p.name for p in tmp_path.iterdir() if "__vr_" in p.name and p.suffix == ".db")
+    assert len(copies) == 2, copies
+    os.killpg(run.pid, signal.SIGKILL)  # the coordinator and its workers
+    run.wait(timeout=10)
+    # The APIs run in sessions of their own (a Ctrl-C at the terminal must not stop them mid-restore):
+    # a SIGKILLed coordinator cannot stop them, so the test does.
+    subprocess.run(["pkill", "-f", f"__vr_.*{tmp_path.name}|{tmp_path.name}.*__vr_"], check=False)
+    assert sorted(p.name for p in tmp_path.iterdir() if "__vr_" in p.name and p.suffix == ".db") == copies
+    done = subprocess.run([*CLI, "db", "recover", "--db", db_url], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "dropped 2 copies left by a killed run" in done.stdout + done.stderr
+    assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
