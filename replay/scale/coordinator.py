@@ -25,7 +25,7 @@ from venom_replay.replay.explorer.results import Limits, StopReason
 from venom_replay.replay.explorer.search import Frontier, make_frontier
 from venom_replay.replay.explorer.state import StateNode
 from venom_replay.replay.findings import Action
-from venom_replay.replay.scale.messages import ExpandUnit, UnitResult, relink
+from venom_replay.replay.scale.messages import ExpandUnit, NodeRef, UnitResult, relink
 from venom_replay.replay.scale.pool import WorkerPool
 
 EMIT_EVERY = 0.2
@@ -55,6 +55,8 @@ class _Sent:
     node: StateNode
     actions: list[Action]
     worker: int
+    first: int = 0
+    """The index of ``actions[0]`` among the state's actions (a state's actions may be split in parts)."""
 
 
 @dataclass
@@ -67,13 +69,31 @@ class Coordinator:
     """The worker that holds each state's checkpoint (the one whose visit the graph keeps)."""
     loads: list[WorkerLoad] = field(default_factory=list)
     emit: Callable[[str], None] | None = None
+    strict: bool = False
+    """Each state is expanded by the worker that reached it (the baseline by any): set when the replicas
+    answered the same recorded steps with values of their own (random tokens), so that a state reached
+    again on another replica would be another state. Else an idle worker takes a state another holds
+    and re-executes its path."""
+    tags: dict[str, tuple] = field(default_factory=dict)
+    """How the worker that reached each state names it (``NodeRef``); absent: send the node itself."""
+    release: dict[int, list[tuple]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.loads = [WorkerLoad(i) for i in range(self.pool.size)]
 
-    def _lineage(self, node: StateNode) -> list[StateNode]:
+    def _lineage(self, node: StateNode, worker: int) -> list[StateNode | NodeRef]:
+        """``node``'s path of states for ``worker``: references to those it holds, the others whole."""
         nodes = self.ex.graph.nodes
-        return [nodes[k] for k in node.lineage[:-1]] + [node]
+        out: list[StateNode | NodeRef] = []
+        for n in [nodes[k] for k in node.lineage[:-1]] + [node]:
+            tag = self.tags.get(n.key)
+            held = tag is not None and n is nodes.get(n.key) and (tag == ("root",) or self.owner.get(n.key) == worker)
+            out.append(NodeRef(n.key, tag) if held and tag is not None else n)
+        return out
+
+    def _anyone(self, node: StateNode) -> bool:
+        """Whether any worker can expand ``node`` exactly (the baseline: every replica starts there)."""
+        return self.tags.get(node.key) == ("root",) or self.owner.get(node.key) is None
 
     def _assign(self, ready: list[int], sent: dict[int, _Sent]) -> list[tuple[int, int]]:
         """(worker, unit) pairs for the idle workers: each takes the first waiting state it holds the
@@ -91,7 +111,8 @@ class Coordinator:
                 self.loads[w].affinity += 1
         free = [w for w in idle if all(w != p for p, _ in pairs)]
         for w in free:
-            waiting = [s for s in ready if s not in taken and self.owner.get(sent[s].node.key) not in idle]
+            waiting = [s for s in ready if s not in taken and self.owner.get(sent[s].node.key) not in idle
+                       and (not self.strict or self._anyone(sent[s].node))]
             if not waiting:
                 break
             near = next((s for s in waiting if w in {self.owner.get(k) for k in sent[s].node.lineage[:-1]}), waiting[0])
@@ -105,15 +126,22 @@ class Coordinator:
             node = ex.graph.nodes.get(key)
             if node is not None:  # as the single explorer's re-execution refreshes the path it ran
                 node.values, node.results = values, relink(results, tset)
+                if self.owner.get(key) != result.worker and self.tags.get(key) != ("root",):
+                    self.tags.pop(key, None)  # its holder's copy has the old values: send it whole
         if sent.node.key in result.refreshed:
             sent.node.values, sent.node.results = result.refreshed[sent.node.key][0], relink(result.refreshed[sent.node.key][1], tset)
-        for out in result.outcomes:
+        for i, out in enumerate(result.outcomes):
             if out.result is not None:
                 relink((out.result,), tset)
             first = out.key is not None and out.key not in ex.graph.nodes
             deeper = ex.merge(sent.node, out, frontier)
-            if out.key is not None and (first or deeper):
+            if out.key is None or out.result is None or out.result.response is None:
+                continue
+            if first or deeper:
                 self.owner[out.key] = result.worker
+                self.tags[out.key] = (result.seq, i)
+            else:
+                self.release.setdefault(result.worker, []).append((result.seq, i))
         load = self.loads[result.worker]
         load.transitions += sum(1 for o in result.outcomes if o.result is not None)
         load.units += 1
@@ -154,17 +182,23 @@ class Coordinator:
                 actions = actions[:limits.max_transitions - ex.stats.transitions - in_flight]
                 if not actions:
                     continue
-                sent[seq] = _Sent(node, actions, -1)
-                order.append(seq)
-                ready.append(seq)
+                # Every replica holds the baseline: its actions are shared out, so that the states after
+                # them (and their subtrees) spread over the workers from the start.
+                parts = self.pool.size if self._anyone(node) and node.key == (ex.root.key if ex.root else None) else 1
+                size = -(-len(actions) // parts)
+                for first in range(0, len(actions), size):
+                    sent[seq] = _Sent(node, actions[first:first + size], -1, first)
+                    order.append(seq)
+                    ready.append(seq)
+                    seq += 1
                 in_flight += len(actions)
-                seq += 1
             for worker, s in self._assign(ready, sent):
                 ready.remove(s)
                 unit = sent[s]
                 unit.worker = worker
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                self.pool.submit(worker, "expand", ExpandUnit(s, self._lineage(unit.node), unit.actions, left))
+                self.pool.submit(worker, "expand", ExpandUnit(s, self._lineage(unit.node, worker), unit.actions, left,
+                                                              self.release.pop(worker, [])))
             if not order:
                 break
             if not self.pool.busy():  # cannot happen: an idle worker always takes a waiting unit

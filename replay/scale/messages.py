@@ -62,6 +62,9 @@ class StartReport:
     agreement: dict[str, Any] | None
     """The replay of the recording (``ReplayAgreement.as_dict()``); None when it was not replayed."""
     like_recording: bool
+    replay_fingerprint: str
+    """The databases' fingerprint after the replay of the recording: equal on every replica unless the
+    API writes values of its own making (random tokens), which then make its states replica-specific."""
     confirmed_steps: int
     suppressed: dict[str, str]
     checkers: list[str]
@@ -70,17 +73,29 @@ class StartReport:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """A state the worker has already: one it reached itself (``tag``: the unit and the action that led
+    to it, ``("start", i)`` for its i-th prefix root, ``("root",)`` for the baseline). Sent instead of
+    the node: a prefix root carries the answers of the whole recorded prefix."""
+
+    key: str
+    tag: tuple
+
+
 @dataclass(slots=True)
 class ExpandUnit:
     """Expand one state: run ``actions`` from it, in order."""
 
     seq: int
-    lineage: list[StateNode]
+    lineage: list[StateNode | NodeRef]
     """The coordinator's nodes from the root to the state to expand (the last): what the worker needs
     to reach it by re-execution when it holds no checkpoint of it."""
     actions: list[Action]
     seconds_left: float | None
     """The search's deadline as seconds from when the unit was sent (None: no time limit)."""
+    release: list[tuple] = field(default_factory=list)
+    """Tags of states this worker reached that the search merged into another visit: forget them."""
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from venom_replay.replay.explorer.results import (
     StopReason,
 )
 from venom_replay.replay.explorer.state import StateNode
+from venom_replay.replay.http_client import HttpClient
 from venom_replay.replay.report.outcome import lost_connection_warning
 from venom_replay.replay.scale.coordinator import Coordinator
 from venom_replay.replay.scale.messages import (
@@ -46,6 +47,10 @@ def _adopt_roots(ex: Explorer, starts: list[StartReport], coordinator: Coordinat
                              "at the start): every replica must start from a copy of the same content")
     ex.root = first.root
     ex.graph.add_state(first.root, root=True)
+    coordinator.tags[first.root.key] = ("root",)
+    # The same recorded steps from the same content: replicas that end them apart write values of their own.
+    coordinator.strict = any(o.replay_fingerprint != first.replay_fingerprint
+                             or [n.key for n in o.prefix_roots] != [n.key for n in first.prefix_roots] for o in starts[1:])
     roots = [first.root]
     before = first.root
     for i, node in enumerate(first.prefix_roots):
@@ -61,6 +66,7 @@ def _adopt_roots(ex: Explorer, starts: list[StartReport], coordinator: Coordinat
                                 label=f"recorded steps {first_step} to {chosen.prefix_len}",
                                 status=last.status if last is not None else None)
         coordinator.owner[chosen.key] = owner
+        coordinator.tags[chosen.key] = ("start", i)
         roots.append(chosen)
         before = chosen
     return roots
@@ -80,7 +86,9 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
                      progress: Callable[[ExploreStats], None] | None = None) -> ExploreResult:
     """Explore with the workers of ``pool`` (one per replica: ``targets[i]`` with ``databases[i]``)."""
     budget = Budget(limits.time_limit)
-    ex = Explorer(tset, None, None, [], budget=budget, prefix_roots=0)  # type: ignore[arg-type]
+    # The coordinator sends nothing itself; its client only tells request rendering (which calls are
+    # enabled) the target's base URL.
+    ex = Explorer(tset, HttpClient(targets[0]), None, [], budget=budget, prefix_roots=0)
     coordinator = Coordinator(ex, pool)
 
     def emit(phase: str) -> None:
@@ -130,6 +138,7 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
         with DeferSigint():  # whatever happened: every worker restores its databases
             _drain(pool)
             _finish_all(pool, summaries)
+        ex.client.close()
     if error is not None:
         raise error.as_user_error() from None
     return _result(ex, tset, starts, summaries, findings, stopped, agreement, search_seconds, strategy, limits,

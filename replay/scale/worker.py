@@ -29,6 +29,7 @@ from venom_replay.replay.findings import FindingBook
 from venom_replay.replay.scale.messages import (
     ConcludeRequest,
     ExpandUnit,
+    NodeRef,
     StartReport,
     UnitResult,
     WorkerJob,
@@ -64,6 +65,8 @@ class WorkerRuntime:
         self._installed = False
         self.kept_digest: dict[str, str] = {}
         """The values each kept checkpoint was taken with (``values_digest``)."""
+        self.created: dict[tuple, StateNode] = {}
+        """States this worker reached, by tag (``NodeRef``), until the coordinator releases them."""
         self.transitions = 0
         self.busy = 0.0
         self.units = 0
@@ -104,7 +107,6 @@ class WorkerRuntime:
             build_checkers,
             load_recording_once,
             open_databases,
-            start_for,
             tls_verify,
         )
 
@@ -139,12 +141,15 @@ class WorkerRuntime:
             agreement = confirm_recorded(ex, loaded.exchanges, max_steps=limits.recorded_steps,
                                          min_agreement=limits.min_agreement)
         assert ex.root is not None
+        replay_fp = ex.position.fp
         roots = ex.prefixes.add_roots(ex.graph, ex.root, loaded.templates, ex.volatile, ex.position)
+        self.created[("root",)] = ex.root
+        self.created.update({("start", i): node for i, node in enumerate(roots)})
         self._note_kept()
         return StartReport(
             index=self.index, root=ex.root, prefix_roots=list(roots),
             agreement=agreement.as_dict() if agreement is not None else None,
-            like_recording=agreement is None or agreement.like_recording,
+            like_recording=agreement is None or agreement.like_recording, replay_fingerprint=replay_fp,
             confirmed_steps=ex.confirmed_steps, suppressed=dict(ex.suppressed), notes=notes,
             checkers=[getattr(c, "name", type(c).__name__) for c in checkers],
             seconds=time.monotonic() - started)
@@ -173,26 +178,33 @@ class WorkerRuntime:
             if key not in self.kept_digest and key in nodes:
                 self.kept_digest[key] = values_digest(nodes[key].values)
 
-    def _adopt(self, nodes: list[StateNode]) -> None:
-        """Take the coordinator's nodes as this worker's; a checkpoint or position taken with other
-        bound values than the coordinator's no longer stands for its state."""
+    def _adopt(self, entries: list[StateNode | NodeRef]) -> list[StateNode]:
+        """Take the coordinator's nodes as this worker's (a ``NodeRef``: one it reached itself); a
+        checkpoint or position taken with other bound values than the coordinator's no longer stands
+        for its state. The nodes, in order."""
         assert self.ex is not None
         local = self.ex.graph.nodes
         position = self.ex.position
-        for node in nodes:
+        nodes = [self.created[e.tag] if isinstance(e, NodeRef) else e for e in entries]
+        for entry, node in zip(entries, nodes):
+            if isinstance(entry, NodeRef) and local.get(node.key) is node:
+                continue
             digest = values_digest(node.values)
             mine = local.get(node.key)
             kept = self.kept_digest.get(node.key)
             if (kept is not None and kept != digest) or (mine is not None and values_digest(mine.values) != digest):
                 position.forget(node.key)
                 self.kept_digest.pop(node.key, None)
-            relink(node.results, self._loaded.templates)
+            if not isinstance(entry, NodeRef):
+                relink(node.results, self._loaded.templates)
             local[node.key] = node
+        return nodes
 
-    def _local_merge(self, node: StateNode, out: StepOutcome) -> bool:
+    def _local_merge(self, node: StateNode, out: StepOutcome, tag: tuple) -> bool:
         """This worker's own record of the state ``out`` led to (the coordinator keeps the real graph)."""
         assert self.ex is not None and out.key is not None
         child = self.ex.child_of(node, out)
+        self.created[tag] = child
         first = self.ex.graph.nodes.get(out.key)
         deeper = self.ex.is_deeper(child, first)
         if first is None or deeper:
@@ -213,8 +225,9 @@ class WorkerRuntime:
         ex = self.ex
         started = time.monotonic()
         deadline = None if unit.seconds_left is None else started + unit.seconds_left
-        self._adopt(unit.lineage)
-        node = ex.graph.nodes[unit.lineage[-1].key]
+        for tag in unit.release:
+            self.created.pop(tag, None)
+        node = self._adopt(unit.lineage)[-1]
         ex.refreshed = set()
         result = UnitResult(unit.seq, self.index)
         for i, action in enumerate(unit.actions):
@@ -230,7 +243,7 @@ class WorkerRuntime:
             out, seen = ex.run_step(node, action, then=then)
             if seen is not None:
                 had = ex.position.checkpoints.get(out.key or "")
-                deeper = self._local_merge(node, out)
+                deeper = self._local_merge(node, out, (unit.seq, i))
                 ex.settle(node, out, seen, then, deeper=deeper)
                 if out.key is not None and ex.position.checkpoints.get(out.key) is not had:
                     self.kept_digest[out.key] = values_digest(out.values or {})

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from support.fixtures_kinto import running_kinto
 from support.kinto_traffic import drive_kinto_sdk
 from support.proxy import recording_proxy
 
@@ -100,3 +104,39 @@ def test_kinto_sdk_traffic_is_recorded_learned_and_explored_with_the_database_re
     client = kinto_http.Client(server_url=f"{kinto_server.url}/v1", auth=("alice", "alice-secret"))
     ids_now = {r["id"] for r in client.get_records(collection="orders", bucket="shop")}
     assert ids_now == {ids["first"], ids["third"]}
+
+
+def _explore(recording: Path, report_dir: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    done = subprocess.run([sys.executable, "-m", "venom_replay.replay.cli", "explore", str(recording), *args,
+                           "--report", str(report_dir)], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode in (0, 1) and (report_dir / "report.json").is_file(), done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads((report_dir / "report.json").read_text())
+
+
+def test_kinto_explored_by_two_workers_on_copies_of_its_database(postgres_server, tmp_path):
+    """`--workers 2 --api-cmd`: two Kintos, each on its own copy of the database, give the search one
+    Kinto gives; Kinto's own database is not written and no copy is left."""
+    tests_dir = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tests_dir), os.environ.get("PYTHONPATH")])),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    recording = tmp_path / "kinto.vrec"
+    search = ["--depth", "3", "--no-mutations"]
+    with running_kinto(postgres_server, tmp_path) as kinto:
+        with recording_proxy(kinto.url, recording, "--db", kinto.db_url) as proxy:
+            drive_kinto_sdk(proxy.url)
+        plain = _explore(recording, tmp_path / "plain", "--target", kinto.url, "--db", kinto.db_url, *search)
+        kinto.proc.terminate()  # a copy needs the database to itself: the API must not be connected
+        kinto.proc.wait(timeout=15)
+        before = database_dump(kinto.db_url)
+        api_cmd = f"exec {shlex.quote(sys.executable)} -m support.kinto_launch --db {{db}} --port {{port}}"
+        workers = _explore(recording, tmp_path / "workers", "--db", kinto.db_url, "--workers", "2", "--api-cmd", api_cmd,
+                           "--api-ready", "/v1/", *search, env=env)
+        assert database_dump(kinto.db_url) == before
+    assert plain["stopped"] == workers["stopped"] == "complete"
+    assert workers["db_restored"] is True and workers["findings"] == [] == plain["findings"]
+    assert (workers["states"], workers["transitions"]) == (plain["states"], plain["transitions"])
+    assert workers["replay_agreement"]["same_status_class"] == plain["replay_agreement"]["same_status_class"]
+    assert [w["transitions"] > 0 for w in workers["workers"]] == [True, True], workers["workers"]
+    with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as conn:
+        left = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE '%%__vr_%%'").fetchall()
+    assert left == []

@@ -1,0 +1,157 @@
+"""Workers as Ray actors (`explore --ray ADDRESS`): the process pool's protocol, on a Ray cluster.
+
+One actor per replica, each holding one ``WorkerRuntime``. The job travels by value (``WorkerJob``
+carries the recording, the config and the invariants as bytes), so a node needs venom-replay
+installed, not our files. A call's exception comes back as ``Failure`` data, as from a local worker;
+an actor that dies (its process, its node) is a ``WorkerError`` of kind ``lost-worker``.
+
+Ray is imported here only, and only when a pool is made: ``explore`` without ``--ray`` never needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from venom_replay.proxy.errors import ConfigError
+from venom_replay.replay.scale.messages import WorkerJob
+from venom_replay.replay.scale.pool import Failure, WorkerError
+
+ACTOR_CPUS = 0.5
+"""A worker mostly waits on its API replica: half a CPU lets a node run two workers beside other work,
+and a head started with ``--num-cpus 0`` gets none."""
+PLACEMENT_TIMEOUT = 120.0
+"""Seconds the cluster gets to start every actor before the run stops with the reason."""
+STOP_TIMEOUT = 120.0
+"""Seconds the actors get, when the pool closes, to restore databases a run left unrestored."""
+
+
+class WorkerActor:
+    """The actor's side: one ``WorkerRuntime``; each call's value or its failure as data."""
+
+    def __init__(self, job: WorkerJob) -> None:
+        from venom_replay.replay.scale.worker import WorkerRuntime
+
+        self.runtime = WorkerRuntime(job)
+
+    def where(self) -> str:
+        """The node this actor runs on (its IP address and Ray node id)."""
+        import ray
+
+        context = ray.get_runtime_context()
+        return f"{ray.util.get_node_ip_address()} ({context.get_node_id()[:12]})"
+
+    def call(self, method: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+        try:
+            return "ok", getattr(self.runtime, method)(*args)
+        except BaseException as exc:  # sent back as data: the coordinator decides
+            return "error", Failure.of(exc)
+
+    def stop(self) -> None:
+        """Before the actor is killed: restore the databases if ``finish`` never ran (an abandoned run)."""
+        runtime = self.runtime
+        if runtime.ex is not None and runtime._installed:
+            runtime.finish()
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--ray needs Ray: pip install venom-replay[ray]") from None
+    return ray
+
+
+def _one_line(exc: BaseException) -> str:
+    """Ray's errors span many lines (tracebacks, actor ids): the last line that says what happened."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("\t")]
+    return lines[-1] if lines else type(exc).__name__
+
+
+class RayPool:
+    """Workers as Ray actors on the cluster at ``address`` (``auto``: the one ``ray start`` made here)."""
+
+    def __init__(self, jobs: Sequence[WorkerJob], *, address: str,
+                 placement_timeout: float = PLACEMENT_TIMEOUT) -> None:
+        ray = _import_ray()
+        self._ray = ray
+        self.size = len(jobs)
+        self.address = address
+        self._calls: dict[Any, int] = {}
+        self._actors: list[Any] = []
+        self._closed = False
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            try:
+                ray.init(address=address, logging_level=logging.WARNING)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise ConfigError(f"--ray {address}: no Ray cluster to join ({_one_line(exc)})") from None
+        try:
+            # SPREAD: the workers go to different nodes while the cluster has room (their load spreads).
+            actor_class = ray.remote(num_cpus=ACTOR_CPUS, max_concurrency=1, max_restarts=0,
+                                     scheduling_strategy="SPREAD")(WorkerActor)
+            self._actors = [actor_class.remote(job) for job in jobs]
+            self.nodes = self._placed(placement_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _placed(self, timeout: float) -> list[str]:
+        """Wait until every actor runs: where each one does, or a one-line error saying why not."""
+        ray = self._ray
+        probes = [actor.where.remote() for actor in self._actors]
+        ready, _pending = ray.wait(probes, num_returns=len(probes), timeout=timeout)
+        if len(ready) < len(probes):
+            raise ConfigError(f"--ray {self.address}: the cluster started {len(ready)} of {len(probes)} workers "
+                              f"within {timeout:.0f} s (each needs {ACTOR_CPUS} CPU; `ray status` shows what it has)")
+        nodes: list[str] = []
+        for i, probe in enumerate(probes):
+            try:
+                nodes.append(ray.get(probe))
+            except ray.exceptions.RayError as exc:
+                raise ConfigError(f"--ray {self.address}: worker {i + 1} could not start on the cluster: "
+                                  f"{_one_line(exc)} (is venom-replay installed on every node?)") from None
+        return nodes
+
+    def submit(self, worker: int, method: str, *args: Any) -> None:
+        assert worker not in self._calls.values(), f"worker {worker} is busy"
+        self._calls[self._actors[worker].call.remote(method, args)] = worker
+
+    def busy(self) -> set[int]:
+        return set(self._calls.values())
+
+    def next_done(self) -> tuple[int, Any]:
+        if not self._calls:
+            raise RuntimeError("no call is running")
+        ray = self._ray
+        ready, _pending = ray.wait(list(self._calls), num_returns=1)
+        worker = self._calls.pop(ready[0])
+        try:
+            status, value = ray.get(ready[0])
+        except ray.exceptions.RayActorError as exc:
+            raise Failure("lost-worker", f"the Ray actor ended: {_one_line(exc)}").error(worker) from None
+        except ray.exceptions.RayError as exc:
+            raise Failure("ray", _one_line(exc)).error(worker) from None
+        if status == "error":
+            raise value.error(worker)
+        return worker, value
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        ray = self._ray
+        try:
+            if self._actors:
+                stops = [actor.stop.remote() for actor in self._actors]
+                ray.wait(stops, num_returns=len(stops), timeout=STOP_TIMEOUT)
+                for actor in self._actors:
+                    try:
+                        ray.kill(actor, no_restart=True)
+                    except ray.exceptions.RayError:
+                        pass  # already gone
+        finally:
+            self._calls.clear()
+            if self._owns_ray and ray.is_initialized():
+                ray.shutdown()
