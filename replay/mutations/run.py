@@ -43,6 +43,20 @@ class MutationStats:
     cut: bool = False
     """The time limit ended the phase early."""
 
+    @staticmethod
+    def merged(parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """The ``as_dict()`` of several workers' shares of one phase as one (seconds: the longest share)."""
+        out: dict[str, Any] = {"variants": 0, "sent": 0, "seconds": 0.0, "statuses": {}, "findings_by_kind": {}, "cut": False}
+        for part in parts:
+            out["variants"] += part["variants"]
+            out["sent"] += part["sent"]
+            out["seconds"] = max(out["seconds"], part["seconds"])
+            out["cut"] = out["cut"] or part["cut"]
+            for name in ("statuses", "findings_by_kind"):
+                for k, n in part[name].items():
+                    out[name][k] = out[name].get(k, 0) + n
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         return {"variants": self.variants, "sent": self.sent, "seconds": round(self.seconds, 3),
                 "statuses": dict(self.statuses), "findings_by_kind": dict(self.findings_by_kind), "cut": self.cut}
@@ -89,8 +103,10 @@ def starting_states(ex: Explorer) -> dict[str, StateNode]:
     return best
 
 
-def run_mutations(ex: Explorer, settings: MutationSettings) -> MutationStats:
-    """Send every variant's mutations from its starting state; findings go to ``ex.book``."""
+def run_mutations(ex: Explorer, settings: MutationSettings, *, only: set[str] | None = None) -> MutationStats:
+    """Send every variant's mutations from its starting state; findings go to ``ex.book``. ``only``: the
+    variants of these templates alone (several workers share the phase out by template: a template's
+    finding buckets are its own)."""
     stats = MutationStats()
     if settings.per_template <= 0 or ex.root is None:
         return stats
@@ -101,7 +117,7 @@ def run_mutations(ex: Explorer, settings: MutationSettings) -> MutationStats:
     found_buckets: set[tuple[str, str, str]] = set()
     try:
         for action in ex.actions:
-            if action.seq is not None or action.mutation is not None:
+            if action.seq is not None or action.mutation is not None or (only is not None and action.template not in only):
                 continue
             node = states.get(str(action))
             if node is None or not ex.steps.enabled(action, node.values):

@@ -118,9 +118,8 @@ class ConcludeRequest:
     """For the one worker that shrinks and confirms: the merged search to work on."""
 
     graph: Any
-    """The merged ``StateGraph`` (the mutation phase picks its starting states from its edges)."""
+    """The merged ``StateGraph``; None: the one the worker took for the mutation phase."""
     findings: list[Finding]
-    run_mutations: bool
     shrink: bool
 
 
@@ -138,7 +137,6 @@ class WorkerSummary:
     warning_counts: dict[str, int]
     findings: list[Finding] | None = None
     """From the concluding worker: the findings shrunk and confirmed; None from the others."""
-    mutations: dict[str, Any] | None = None
     minimize_runs: int = 0
     dropped_invariants: list[Any] = field(default_factory=list)
     invariant_errors: list[str] = field(default_factory=list)

@@ -2,8 +2,8 @@
 ``ExploreResult`` as ``explore()``.
 
 The workers start together (each installs its rollback machinery and replays the recording on its
-replica); the coordinator runs the search (coordinator.py); the first worker mutates, shrinks and
-confirms the merged findings; every worker restores its databases and removes our objects — also
+replica); the coordinator runs the search (coordinator.py); the workers share the mutation phase out by
+template; the first worker shrinks and confirms the merged findings; every worker restores its databases and removes our objects — also
 after errors and Ctrl-C: a call in flight is waited for, then every worker finishes.
 """
 
@@ -26,6 +26,7 @@ from venom_replay.replay.explorer.results import (
 )
 from venom_replay.replay.explorer.state import StateNode
 from venom_replay.replay.http_client import HttpClient
+from venom_replay.replay.mutations.run import MutationStats
 from venom_replay.replay.report.outcome import lost_connection_warning
 from venom_replay.replay.scale.coordinator import Coordinator
 from venom_replay.replay.scale.messages import (
@@ -104,6 +105,7 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
     agreement = None
     search_seconds = 0.0
     error: WorkerError | None = None
+    mutation_stats: dict[str, Any] | None = None
     try:
         emit("starting workers")
         starts = call_all(pool, "start")
@@ -117,9 +119,14 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
         else:
             stopped = coordinator.search(strategy, limits, observed_pairs(tset), roots)
         search_seconds = time.monotonic() - search_start
-        emit("minimising" if shrink else "confirming findings")
         mutate = run_mutations and stopped not in (StopReason.UNLIKE_RECORDING, StopReason.TARGET_DOWN)
-        pool.submit(0, "conclude", ConcludeRequest(ex.graph, ex.book.ordered(), mutate,
+        graph_sent = False
+        if mutate:
+            emit("mutating")
+            mutation_stats = _mutate(ex, pool)
+            graph_sent = True
+        emit("minimising" if shrink else "confirming findings")
+        pool.submit(0, "conclude", ConcludeRequest(None if graph_sent else ex.graph, ex.book.ordered(),
                                                    shrink and stopped != StopReason.TARGET_DOWN))
         _worker, findings = pool.next_done()
         for finding in findings:
@@ -141,8 +148,27 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
         ex.client.close()
     if error is not None:
         raise error.as_user_error() from None
-    return _result(ex, tset, starts, summaries, findings, stopped, agreement, search_seconds, strategy, limits,
-                   targets, databases, budget, coordinator)
+    result = _result(ex, tset, starts, summaries, findings, stopped, agreement, search_seconds, strategy, limits,
+                     targets, databases, budget, coordinator)
+    result.mutations = mutation_stats
+    return result
+
+
+def _mutate(ex: Explorer, pool: WorkerPool) -> dict[str, Any]:
+    """The mutation phase shared out by template (a template's finding buckets are its own), every
+    worker from the merged search's states; the findings join the book."""
+    templates = list(dict.fromkeys(a.template for a in ex.actions if a.seq is None and a.mutation is None))
+    shares = [set(templates[i::pool.size]) for i in range(pool.size)]
+    parts = call_all(pool, "mutate", [(ex.graph, share) for share in shares])
+    for found, _stats in parts:
+        for finding in found:
+            relink(finding.steps, ex.tset)
+            known = ex.book.by_signature.get(finding.signature)
+            if known is None:
+                ex.book.by_signature[finding.signature] = finding
+            else:
+                known.count += finding.count
+    return MutationStats.merged([stats for _found, stats in parts])
 
 
 def _finish_all(pool: WorkerPool, summaries: list[WorkerSummary | None]) -> None:
@@ -192,7 +218,7 @@ def _result(ex: Explorer, tset: Any, starts: list[StartReport], summaries: list[
         minimize_runs=first.minimize_runs if first else 0, recording=tset.source, search_seconds=search_seconds,
         prefix_roots=max(0, len([n for n in ex.graph.nodes.values() if n.depth == 0]) - 1),
         replay_agreement=agreement, time_cut=sorted(budget.cut | {c for s in done for c in s.time_cut}),
-        mutations=first.mutations if first else None)
+        mutations=None)
     result.workers = workers
     result.invariant_errors = sorted({e for s in done for e in s.invariant_errors})
     result.warnings.extend(result.invariant_errors)

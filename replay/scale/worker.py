@@ -259,26 +259,41 @@ class WorkerRuntime:
 
     # ---------------------------------------------------------------- the end
 
-    def conclude(self, request: ConcludeRequest) -> list:
-        """Mutations, shrinking and confirmation of the merged findings, on this worker's replica; the
-        findings as they are then."""
-        from venom_replay.replay.mutations.run import run_mutations
+    def _take_graph(self, graph: Any) -> None:
+        """Work on the merged search's graph from now on (the later phases pick states from it)."""
+        assert self.ex is not None
+        self._adopt(list(graph.nodes.values()))
+        self.ex.graph = graph
+
+    def mutate(self, graph: Any, templates: set[str]) -> tuple[list, dict[str, Any]]:
+        """This worker's share of the mutation phase (the variants of ``templates``), from the merged
+        search's states: the findings it opened and what it did."""
+        from venom_replay.replay.mutations.run import MutationStats, run_mutations
         from venom_replay.replay.mutations.settings import MutationSettings
 
         assert self.ex is not None and self._loaded is not None
         ex = self.ex
-        graph = request.graph
-        self._adopt(list(graph.nodes.values()))
-        ex.graph = graph
+        self._take_graph(graph)
+        ex.book = FindingBook()
+        if ex.steps.target_down:
+            return [], MutationStats().as_dict()
+        options = self.job.options
+        settings = MutationSettings.from_config(self._loaded.config, per_template=options.mutations,
+                                                strict_domains=options.strict_domains)
+        stats = run_mutations(ex, settings, only=set(templates))
+        return ex.book.ordered(), stats.as_dict()
+
+    def conclude(self, request: ConcludeRequest) -> list:
+        """Shrinking and confirmation of the merged findings, on this worker's replica; the findings as
+        they are then. ``request.graph`` None: the graph ``mutate`` took."""
+        assert self.ex is not None and self._loaded is not None
+        ex = self.ex
+        if request.graph is not None:
+            self._take_graph(request.graph)
         ex.book = FindingBook()
         for finding in request.findings:
             relink(finding.steps, self._loaded.templates)
         ex.book.by_signature = {f.signature: f for f in request.findings}
-        options = self.job.options
-        if request.run_mutations and not ex.steps.target_down:
-            settings = MutationSettings.from_config(self._loaded.config, per_template=options.mutations,
-                                                    strict_domains=options.strict_domains)
-            self._mutations = run_mutations(ex, settings).as_dict()
         if request.shrink:
             for finding in ex.book.ordered():
                 if not ex.steps.target_down:
@@ -311,7 +326,6 @@ class WorkerRuntime:
             db_restored=restored,
             warnings=list(ex.warnings.kept) if ex is not None else [],
             warning_counts=ex.warnings.counts if ex is not None else {},
-            mutations=getattr(self, "_mutations", None),
             minimize_runs=ex.minimize_runs if ex is not None else 0,
             dropped_invariants=dropped,
             invariant_errors=user_invariants.invariant_errors(self._checkers),

@@ -64,7 +64,8 @@ def recorded(tmp_path: Path) -> tuple[Path, str]:
 
 def _explore(tmp_path: Path, recording: Path, db_url: str, name: str, *extra: str) -> dict:
     report = tmp_path / name
-    done = subprocess.run([*CLI, "explore", str(recording), "--db", db_url, *SEARCH, *extra, "--report", str(report)],
+    search = [a for a in SEARCH if a != "--no-mutations"] if "--mutations" in extra else SEARCH
+    done = subprocess.run([*CLI, "explore", str(recording), "--db", db_url, *search, *extra, "--report", str(report)],
                           capture_output=True, text=True, env=_env(tmp_path), timeout=600)
     assert done.returncode in (0, 1), done.stderr[-3000:]
     return json.loads((report / "report.json").read_text())
@@ -122,3 +123,25 @@ def test_a_killed_run_leaves_copies_that_db_recover_drops(tmp_path: Path, record
     assert done.returncode == 0, done.stderr
     assert "dropped 2 copies left by a killed run" in done.stdout + done.stderr
     assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
+
+
+def test_workers_share_the_mutation_phase_and_find_what_one_explorer_finds(tmp_path: Path) -> None:
+    """The blog API's planted bugs, four of them reached only by value mutations: two workers (the
+    mutation phase shared out by template) report the same findings as one explorer."""
+    from support.blog_traffic import drive_blog
+    from support.http_app import running_app
+
+    db_url = f"sqlite:///{tmp_path / 'blog.db'}"
+    recording = tmp_path / "blog.vrec"
+    with running_app("apps.blog_api:create_app", env={"BLOG_DB": db_url, "BLOG_BUGS": "1"}) as api:
+        with recording_proxy(api.url, recording, "--db", db_url) as proxy:
+            drive_blog(proxy.url)
+        plain = _explore(tmp_path, recording, db_url, "plain", "--target", api.url, "--mutations", "12")
+    api_cmd = (f"BLOG_DB={{db}} BLOG_BUGS=1 exec {shlex.quote(sys.executable)} -m support.serve_wsgi "
+               "apps.blog_api:create_app --port {port}")
+    workers = _explore(tmp_path, recording, db_url, "workers", "--workers", "2", "--api-cmd", api_cmd, "--mutations", "12")
+    signatures = sorted(f["signature"] for f in plain["findings"])
+    assert sum(1 for f in plain["findings"] if f["sequence"][-1].get("mutation")) >= 3, signatures
+    assert sorted(f["signature"] for f in workers["findings"]) == signatures
+    assert workers["mutations"]["sent"] == plain["mutations"]["sent"] and workers["mutations"]["sent"] > 0
+    assert workers["db_restored"] is True
