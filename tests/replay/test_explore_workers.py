@@ -145,3 +145,28 @@ def test_workers_share_the_mutation_phase_and_find_what_one_explorer_finds(tmp_p
     assert sorted(f["signature"] for f in workers["findings"]) == signatures
     assert workers["mutations"]["sent"] == plain["mutations"]["sent"] and workers["mutations"]["sent"] > 0
     assert workers["db_restored"] is True
+
+
+def test_ctrl_c_restores_and_removes_every_replica(tmp_path: Path, recorded: tuple[Path, str]) -> None:
+    """Ctrl-C at the terminal (SIGINT to the whole process group): every worker restores its copy, the
+    copies and the started APIs are gone, and the report says what was found so far."""
+    recording, db_url = recorded
+    run = subprocess.Popen([*CLI, "explore", str(recording), "--db", db_url, "--depth", "3", "--prefix-depth", "3",
+                            "--no-mutations", "--workers", "2", "--api-cmd", API_CMD, "--api-ready", "/health",
+                            "--report", str(tmp_path / "interrupted")],
+                           env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp_path / "interrupted").exists() and run.poll() is None:
+        if len([p for p in tmp_path.iterdir() if "__vr_" in p.name and p.suffix == ".db"]) == 2:
+            break
+        time.sleep(0.1)
+    time.sleep(6.0)  # the workers are exploring now (the whole search takes about 10 s more)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err[-2000:]
+    report = json.loads((tmp_path / "interrupted" / "report.json").read_text())
+    assert report["stopped"] == "interrupted" and report["db_restored"] is True
+    assert 0 < report["transitions"]
+    assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
+    assert subprocess.run(["pgrep", "-f", f"{tmp_path}.*__vr_"], capture_output=True).returncode == 1  # no API left
