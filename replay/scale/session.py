@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from venom_replay.proxy.errors import ConfigError
+from venom_replay.proxy.errors import ConfigError, VenomError
 from venom_replay.replay.explorer.results import Limits
 from venom_replay.replay.scale.messages import JobFile, WorkerJob
 
@@ -30,7 +30,11 @@ def parse_replica(text: str) -> Replica:
     if not parts:
         raise ConfigError("--replica: give the replica's target URL and then its database URLs, e.g. "
                           "--replica 'http://127.0.0.1:8001 postgresql://app@127.0.0.1/shop_1'")
-    Target.parse(parts[0])
+    try:
+        Target.parse(parts[0])
+    except VenomError:
+        raise ConfigError(f"--replica {text!r}: its first word must be the replica's URL, such as "
+                          "http://127.0.0.1:8001, then its database URLs") from None
     return Replica(parts[0], parts[1:])
 
 
