@@ -54,6 +54,9 @@ SECTIONS: dict[str, dict[str, Kind]] = {
         "min_agreement": NUMBER,
         "ca_cert": TEXT,
         "insecure": FLAG,
+        "workers": WHOLE,
+        "api_cmd": TEXT,
+        "api_ready": TEXT,
     },
     "mutations": {  # replay/mutations/settings.py
         "per_template": WHOLE,

@@ -58,6 +58,12 @@ class ExploreOptions:
     insecure: bool = False
     """Do not verify the HTTPS target's certificate (a self-signed development server)."""
     strict_domains: bool = False
+    workers: int = 1
+    """Workers, each on its own replica of the API and its databases (replay/scale/); 1: one explorer."""
+    api_cmd: str | None = None
+    """The command that starts one replica of the API (``{port}``, ``{db}``...): see ``--api-cmd``."""
+    api_ready: str = "/"
+    """With ``api_cmd``: the path a started replica answers when it is ready."""
     """A mutated call answered 2xx although its value lies outside a domain learned with high support
     is a low-severity finding (also ``[mutations] strict_domains``)."""
 
@@ -65,7 +71,7 @@ class ExploreOptions:
     CONFIG_KEYS = {"strategy": str, "depth": int, "max_transitions": int, "time_limit": (int, float),
                    "max_recorded_steps": int, "prefix_roots": int, "prefix_depth": int, "swap_identities": bool,
                    "learned": bool, "timeout": (int, float), "min_agreement": (int, float), "ca_cert": str,
-                   "insecure": bool}
+                   "insecure": bool, "workers": int, "api_cmd": str, "api_ready": str}
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

@@ -120,15 +120,15 @@ Examples:
                    "for operations the recording never called.")
 @click.option("--ca-cert", "ca_cert", metavar="FILE", help="A CA bundle (PEM) to trust for an HTTPS --target.")
 @click.option("--insecure", is_flag=True, help="Do not verify an HTTPS --target's certificate (a self-signed server).")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, metavar="N",
+@click.option("--workers", type=click.IntRange(1, 256), default=None, metavar="N",
               help="Explore with N workers, each on its own replica of the API and its databases (--api-cmd or "
-                   "--replica); a complete bfs search gives the same states and findings as one worker.")
+                   "--replica); a complete bfs search gives the same states and findings as one worker (default 1).")
 @click.option("--api-cmd", "api_cmd", metavar="CMD",
               help="Start one API per worker with this shell command on a copy of each --db: {port} (a free port; the "
                    "target is http://127.0.0.1:{port}), {db} {db2}... (the copies' URLs), {db_path} (the SQLite copy's "
                    "file). Copies and processes are removed at the end.")
-@click.option("--api-ready", "api_ready", default="/", show_default=True, metavar="PATH",
-              help="With --api-cmd: a started API is ready when GET PATH gets any HTTP answer.")
+@click.option("--api-ready", "api_ready", default=None, metavar="PATH",
+              help="With --api-cmd: a started API is ready when GET PATH gets any HTTP answer (default /).")
 @click.option("--replica", "replicas", multiple=True, metavar="'TARGET DB_URL...'",
               help="A replica you run yourself (a compose project, a staging slot): its target URL and its database "
                    "URLs in one quoted argument; repeat for each worker.")
@@ -142,7 +142,7 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
             config_path: Path | None, no_learned: bool, timeout: float | None, min_agreement: float | None, as_json: bool, host: str | None = None,
             mutations: int | None = None, no_mutations: bool = False, strict_domains: bool = False,
             auth: tuple[str, ...] = (), openapi: str | None = None, ca_cert: str | None = None,
-            insecure: bool = False, workers: int = 1, api_cmd: str | None = None, api_ready: str = "/",
+            insecure: bool = False, workers: int | None = None, api_cmd: str | None = None, api_ready: str | None = None,
             replicas: tuple[str, ...] = (), ray_address: str | None = None) -> None:
     """Replay orderings of RECORDING's calls that were never recorded against the live API.
 
@@ -177,8 +177,6 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
 
     console = Console(stderr=True)  # progress, warnings, errors
     summary = console if as_json else Console()  # stdout: the summary, or report.json alone with --json
-    scale = ScaleOptions(workers=workers, api_cmd=api_cmd, api_ready=api_ready, replicas=replicas, ray=ray_address)
-    scale.check(target, dbs)
     if target is not None:
         Target.parse(target)  # a bad URL is a one-line error before anything is installed
     if report_dir.exists() and not report_dir.is_dir():
@@ -189,7 +187,11 @@ def explore(recording: Path, target: str, dbs: tuple[str, ...], report_dir: Path
         max_recorded_steps=max_recorded_steps, prefix_roots=prefix_roots,
         prefix_depth=prefix_depth, timeout=timeout, min_agreement=min_agreement, swap_identities=swap_identities or None,
         learned=False if no_learned else None, mutations=0 if no_mutations else mutations,
-        strict_domains=strict_domains or None, ca_cert=ca_cert, insecure=insecure or None)
+        strict_domains=strict_domains or None, ca_cert=ca_cert, insecure=insecure or None, workers=workers,
+        api_cmd=api_cmd, api_ready=api_ready)
+    scale = ScaleOptions(workers=options.workers, api_cmd=options.api_cmd, api_ready=options.api_ready,
+                         replicas=replicas, ray=ray_address)
+    scale.check(target, dbs)
 
     with command_auth(parse_auth_options(auth)):
         loaded = load_recording_once(recording, config)

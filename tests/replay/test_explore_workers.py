@@ -83,8 +83,12 @@ def test_workers_give_the_same_search_as_one_explorer(tmp_path: Path, recorded: 
     finally:
         api.terminate()
         api.wait(timeout=10)
-    runs = {n: _explore(tmp_path, recording, db_url, f"workers-{n}", "--workers", str(n), "--api-cmd", API_CMD,
-                        "--api-ready", "/health") for n in (1, 2)}
+    runs = {1: _explore(tmp_path, recording, db_url, "workers-1", "--workers", "1", "--api-cmd", API_CMD,
+                        "--api-ready", "/health")}
+    # the same from the config file: CI keeps its replica command there
+    config = tmp_path / "venom.toml"
+    config.write_text(f"[explore]\nworkers = 2\napi_cmd = {json.dumps(API_CMD)}\napi_ready = \"/health\"\n")
+    runs[2] = _explore(tmp_path, recording, db_url, "workers-2", "--config", str(config))
     assert plain["stopped"] == "complete" and plain["transitions"] > 30
     for n, report in runs.items():
         assert report["stopped"] == "complete"
