@@ -76,7 +76,7 @@ class WorkerError(VenomError):
     """A call failed on a worker; ``failure.kind`` says how (``config``, ``adapter``, ``lost``, ...)."""
 
     def __init__(self, worker: int, failure: Failure) -> None:
-        known = failure.kind in ("config", "venom", "adapter", "lost")
+        known = failure.kind in ("config", "venom", "adapter", "lost", "lost-worker")
         text = failure.message if known else f"{failure.kind}: {failure.message}"
         super().__init__(f"worker {worker + 1}: {text}")
         self.worker = worker
@@ -124,6 +124,8 @@ class ProcessPool:
         self._conns: list[multiprocessing.connection.Connection] = []
         self._procs: list[Any] = []
         self._busy: set[int] = set()
+        self._failed: dict[int, Failure] = {}
+        """Calls that could not be sent (the worker's process is gone): answered by ``next_done``."""
         for job in jobs:
             ours, theirs = context.Pipe()
             proc = context.Process(target=serve, args=(theirs, job), name=f"venom-replay-worker-{job.index + 1}", daemon=True)
@@ -134,8 +136,15 @@ class ProcessPool:
 
     def submit(self, worker: int, method: str, *args: Any) -> None:
         assert worker not in self._busy, f"worker {worker} is busy"
-        self._conns[worker].send((method, args))
         self._busy.add(worker)
+        try:
+            self._conns[worker].send((method, args))
+        except OSError:  # its process is gone: the call fails like any other, in next_done
+            self._failed[worker] = self._lost(worker)
+
+    def _lost(self, worker: int) -> Failure:
+        self._procs[worker].join(timeout=1)
+        return Failure("lost-worker", f"its process ended (exit code {self._procs[worker].exitcode})")
 
     def busy(self) -> set[int]:
         return set(self._busy)
@@ -143,6 +152,10 @@ class ProcessPool:
     def next_done(self) -> tuple[int, Any]:
         if not self._busy:
             raise RuntimeError("no call is running")
+        if self._failed:
+            worker, failure = self._failed.popitem()
+            self._busy.discard(worker)
+            raise failure.error(worker)
         by_conn = {self._conns[i]: i for i in self._busy}
         ready = multiprocessing.connection.wait(list(by_conn))
         worker = by_conn[ready[0]]  # type: ignore[index]
@@ -150,8 +163,7 @@ class ProcessPool:
         try:
             status, value = self._conns[worker].recv()
         except (EOFError, OSError):
-            code = self._procs[worker].exitcode
-            raise Failure("lost-worker", f"the worker process ended (exit code {code})").error(worker) from None
+            raise self._lost(worker).error(worker) from None
         if status == "error":
             raise value.error(worker)
         return worker, value

@@ -73,13 +73,31 @@ def _adopt_roots(ex: Explorer, starts: list[StartReport], coordinator: Coordinat
     return roots
 
 
-def _drain(pool: WorkerPool) -> None:
+def _drain(pool: WorkerPool, lost: set[int]) -> None:
     """Wait for the calls in flight (a worker runs one call at a time; it must be free to finish)."""
     while pool.busy():
         try:
             pool.next_done()
-        except WorkerError:
-            pass
+        except WorkerError as exc:
+            if exc.failure.kind == "lost-worker":
+                lost.add(exc.worker)
+
+
+def _recover_replica(worker: int, db_urls: Sequence[str]) -> WorkerSummary:
+    """A worker whose process ended cannot restore its replica: its journal can, as `db recover` does."""
+    from venom_replay.adapters.base import AdapterError
+    from venom_replay.adapters.registry import open_adapter
+
+    restored: bool | None = None if not db_urls else True
+    for url in db_urls:
+        try:
+            with open_adapter(url) as adapter:
+                adapter.recover()
+                adapter.uninstall()
+        except AdapterError:
+            restored = False
+    return WorkerSummary(index=worker, transitions=0, seconds=0.0, units=0, db_restored=restored, warnings=[],
+                         warning_counts={})
 
 
 def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limits, targets: Sequence[str],
@@ -106,6 +124,8 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
     search_seconds = 0.0
     error: WorkerError | None = None
     mutation_stats: dict[str, Any] | None = None
+    lost: set[int] = set()
+    """Workers whose process ended: their replicas are recovered here."""
     try:
         emit("starting workers")
         starts = call_all(pool, "start")
@@ -135,6 +155,8 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
         stopped = StopReason.INTERRUPTED
         findings = ex.book.ordered()
     except WorkerError as exc:
+        if exc.failure.kind == "lost-worker":
+            lost.add(exc.worker)
         if exc.lost_database is None or not starts:
             error = exc
         else:
@@ -143,9 +165,17 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
             findings = ex.book.ordered()
     finally:
         with DeferSigint():  # whatever happened: every worker restores its databases
-            _drain(pool)
-            _finish_all(pool, summaries)
+            _drain(pool, lost)
+            _finish_all(pool, summaries, lost)
+            for worker in sorted(lost):
+                summaries[worker] = _recover_replica(worker, databases[worker])
         ex.client.close()
+    if error is not None and error.failure.kind == "lost-worker":
+        unrestored = [i for i, s in enumerate(summaries) if s is None or s.db_restored is False]
+        raise VenomError(f"{error}: the run was stopped; " + (
+            "every replica's databases were restored" if not unrestored else
+            "run `venom-replay db recover --db URL` for the databases of replica(s) "
+            + ", ".join(str(i + 1) for i in unrestored))) from None
     if error is not None:
         raise error.as_user_error() from None
     result = _result(ex, tset, starts, summaries, findings, stopped, agreement, search_seconds, strategy, limits,
@@ -171,17 +201,18 @@ def _mutate(ex: Explorer, pool: WorkerPool) -> dict[str, Any]:
     return MutationStats.merged([stats for _found, stats in parts])
 
 
-def _finish_all(pool: WorkerPool, summaries: list[WorkerSummary | None]) -> None:
+def _finish_all(pool: WorkerPool, summaries: list[WorkerSummary | None], lost: set[int]) -> None:
     """Every worker restores its databases and removes our objects (each one, whatever the others do)."""
     for i in range(pool.size):
-        if summaries[i] is None:
+        if summaries[i] is None and i not in lost:
             pool.submit(i, "finish")
     while pool.busy():
         try:
             worker, summary = pool.next_done()
             summaries[worker] = summary
-        except WorkerError:
-            continue
+        except WorkerError as exc:
+            if exc.failure.kind == "lost-worker":
+                lost.add(exc.worker)
 
 
 def _result(ex: Explorer, tset: Any, starts: list[StartReport], summaries: list[WorkerSummary | None],

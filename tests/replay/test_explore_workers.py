@@ -174,3 +174,48 @@ def test_ctrl_c_restores_and_removes_every_replica(tmp_path: Path, recorded: tup
     assert 0 < report["transitions"]
     assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
     assert subprocess.run(["pgrep", "-f", f"{tmp_path}.*__vr_"], capture_output=True).returncode == 1  # no API left
+
+
+def test_a_worker_that_dies_leaves_its_replica_restored(tmp_path: Path, recorded: tuple[Path, str]) -> None:
+    """Replicas the user runs (--replica): when a worker's process is killed mid-run, the coordinator
+    recovers that replica's database through its journal (as `db recover` would), the others restore
+    their own, and the run ends with one line and exit 2."""
+    import shutil
+
+    recording, db_url = recorded
+    source = Path(db_url.removeprefix("sqlite:///"))
+    replicas, apis = [], []
+    try:
+        for i in range(2):
+            copy = tmp_path / f"replica{i}.db"
+            shutil.copy(source, copy)
+            port = free_port()
+            apis.append(subprocess.Popen(API_CMD.format(port=port, db=shlex.quote(f"sqlite:///{copy}")), shell=True,
+                                         env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for_port(port, proc=apis[-1], timeout=60)
+            replicas += ["--replica", f"http://127.0.0.1:{port} sqlite:///{copy}"]
+        before = [_fingerprint(f"sqlite:///{tmp_path / f'replica{i}.db'}") for i in range(2)]
+        run = subprocess.Popen([*CLI, "explore", str(recording), *replicas, "--depth", "3", "--prefix-depth", "3",
+                                "--no-mutations", "--report", str(tmp_path / "report")],
+                               env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(6.0)  # exploring now
+        ps = subprocess.run(["ps", "-ww", "--ppid", str(run.pid), "-o", "pid=,args="], capture_output=True, text=True).stdout
+        workers = [int(line.split()[0]) for line in ps.splitlines() if "spawn_main" in line]
+        assert len(workers) == 2, ps
+        os.kill(workers[1], signal.SIGKILL)
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 2, err[-2000:]
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and "its process ended" in lines[0] and "every replica's databases were restored" in lines[0]
+        after = [_fingerprint(f"sqlite:///{tmp_path / f'replica{i}.db'}") for i in range(2)]
+        assert after == before
+        for i in range(2):
+            import sqlite3
+
+            with sqlite3.connect(tmp_path / f"replica{i}.db") as conn:
+                ours = conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'venom_replay%'").fetchall()
+            assert ours == [], ours
+    finally:
+        for api in apis:
+            api.terminate()
+            api.wait(timeout=10)
