@@ -77,6 +77,10 @@ class Coordinator:
     tags: dict[str, tuple] = field(default_factory=dict)
     """How the worker that reached each state names it (``NodeRef``); absent: send the node itself."""
     release: dict[int, list[tuple]] = field(default_factory=dict)
+    shipped: dict[int, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    """The nodes each worker was sent whole (by key: the node's identity and version): later units name them."""
+    version: dict[str, int] = field(default_factory=dict)
+    """How often each state's values were refreshed (a re-execution of its path): a new version is sent again."""
 
     def __post_init__(self) -> None:
         self.loads = [WorkerLoad(i) for i in range(self.pool.size)]
@@ -84,11 +88,19 @@ class Coordinator:
     def _lineage(self, node: StateNode, worker: int) -> list[StateNode | NodeRef]:
         """``node``'s path of states for ``worker``: references to those it holds, the others whole."""
         nodes = self.ex.graph.nodes
+        shipped = self.shipped.setdefault(worker, {})
         out: list[StateNode | NodeRef] = []
         for n in [nodes[k] for k in node.lineage[:-1]] + [node]:
             tag = self.tags.get(n.key)
             held = tag is not None and n is nodes.get(n.key) and (tag == ("root",) or self.owner.get(n.key) == worker)
-            out.append(NodeRef(n.key, tag) if held and tag is not None else n)
+            stamp = (id(n), self.version.get(n.key, 0))
+            if held and tag is not None:
+                out.append(NodeRef(n.key, tag))
+            elif shipped.get(n.key) == stamp:
+                out.append(NodeRef(n.key, ("key", n.key)))
+            else:
+                out.append(n)
+                shipped[n.key] = stamp
         return out
 
     def _anyone(self, node: StateNode) -> bool:
@@ -126,6 +138,7 @@ class Coordinator:
             node = ex.graph.nodes.get(key)
             if node is not None:  # as the single explorer's re-execution refreshes the path it ran
                 node.values, node.results = values, relink(results, tset)
+                self.version[key] = self.version.get(key, 0) + 1
                 if self.owner.get(key) != result.worker and self.tags.get(key) != ("root",):
                     self.tags.pop(key, None)  # its holder's copy has the old values: send it whole
         if sent.node.key in result.refreshed:

@@ -65,6 +65,8 @@ class StartReport:
     replay_fingerprint: str
     """The databases' fingerprint after the replay of the recording: equal on every replica unless the
     API writes values of its own making (random tokens), which then make its states replica-specific."""
+    branching: bool
+    """The replica's adapters restore any checkpoint (no path is re-executed): states can move between replicas."""
     confirmed_steps: int
     suppressed: dict[str, str]
     checkers: list[str]

@@ -53,6 +53,14 @@ def call_all(pool: WorkerPool, method: str, args: Sequence[tuple[Any, ...]] | No
     return values
 
 
+def call_one(pool: WorkerPool, worker: int, method: str, *args: Any) -> Any:
+    """``method(*args)`` on one worker (no other call in flight), waiting for its value."""
+    pool.submit(worker, method, *args)
+    done, value = pool.next_done()
+    assert done == worker
+    return value
+
+
 @dataclass(slots=True)
 class Failure:
     """A worker's exception, carried back as data (its class may not unpickle on the coordinator)."""

@@ -11,18 +11,21 @@ Ray is imported here only, and only when a pool is made: ``explore`` without ``-
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
 from venom_replay.proxy.errors import ConfigError
 from venom_replay.replay.scale.messages import WorkerJob
-from venom_replay.replay.scale.pool import Failure, WorkerError
+from venom_replay.replay.scale.pool import Failure
 
 ACTOR_CPUS = 0.5
 """A worker mostly waits on its API replica: half a CPU lets a node run two workers beside other work,
 and a head started with ``--num-cpus 0`` gets none."""
 PLACEMENT_TIMEOUT = 120.0
 """Seconds the cluster gets to start every actor before the run stops with the reason."""
+CONNECT_TIMEOUT = 5.0
+"""Seconds to wait for the head's port to accept a connection."""
 STOP_TIMEOUT = 120.0
 """Seconds the actors get, when the pool closes, to restore databases a run left unrestored."""
 
@@ -45,7 +48,7 @@ class WorkerActor:
     def call(self, method: str, args: tuple[Any, ...]) -> tuple[str, Any]:
         try:
             return "ok", getattr(self.runtime, method)(*args)
-        except BaseException as exc:  # sent back as data: the coordinator decides
+        except BaseException as exc:  # noqa: BLE001 - sent back as data: the coordinator decides
             return "error", Failure.of(exc)
 
     def stop(self) -> None:
@@ -64,9 +67,38 @@ def _import_ray() -> Any:
 
 
 def _one_line(exc: BaseException) -> str:
-    """Ray's errors span many lines (tracebacks, actor ids): the last line that says what happened."""
+    """Ray's errors span many lines (tracebacks, actor ids, advice): the first sentence of the last line,
+    which says what happened."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("\t")]
-    return lines[-1] if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    return lines[-1].split(". ", 1)[0].rstrip(".")
+
+
+def _check_reachable(address: str) -> None:
+    """Ray retries an address where nothing listens for many minutes: say so at once instead."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # auto, local, ray://: Ray resolves and reports those itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise ConfigError(f"--ray {address}: no Ray cluster answers there ({exc.strerror or exc}); its head is "
+                          f"started with `ray start --head --port {port}`") from None
+
+
+def _join(ray: Any, address: str) -> None:
+    _check_reachable(address)
+    try:
+        # The cluster's own logs stay on the cluster: the actors' answers and failures come back as data.
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except ConnectionError:
+        if address != "auto":
+            raise ConfigError(f"--ray {address}: no Ray cluster to join") from None
+        raise ConfigError("--ray auto: no Ray cluster runs on this machine (start one with `ray start --head`, "
+                          "or give the head's HOST:PORT)") from None
+    except (ValueError, RuntimeError) as exc:  # a malformed address, another Ray version on the cluster
+        raise ConfigError(f"--ray {address}: cannot join the cluster: {_one_line(exc)}") from None
 
 
 class RayPool:
@@ -83,10 +115,7 @@ class RayPool:
         self._closed = False
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            try:
-                ray.init(address=address, logging_level=logging.WARNING)
-            except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ConfigError(f"--ray {address}: no Ray cluster to join ({_one_line(exc)})") from None
+            _join(ray, address)
         try:
             # SPREAD: the workers go to different nodes while the cluster has room (their load spreads).
             actor_class = ray.remote(num_cpus=ACTOR_CPUS, max_concurrency=1, max_restarts=0,
@@ -103,8 +132,10 @@ class RayPool:
         probes = [actor.where.remote() for actor in self._actors]
         ready, _pending = ray.wait(probes, num_returns=len(probes), timeout=timeout)
         if len(ready) < len(probes):
-            raise ConfigError(f"--ray {self.address}: the cluster started {len(ready)} of {len(probes)} workers "
-                              f"within {timeout:.0f} s (each needs {ACTOR_CPUS} CPU; `ray status` shows what it has)")
+            cpus = ray.cluster_resources().get("CPU", 0)
+            raise ConfigError(f"--ray {self.address}: the cluster started {len(ready)} of {len(probes)} workers within "
+                              f"{timeout:.0f} s: each needs {ACTOR_CPUS} CPU and the cluster has {cpus:g} "
+                              "(add nodes, or run fewer workers)")
         nodes: list[str] = []
         for i, probe in enumerate(probes):
             try:
@@ -130,7 +161,7 @@ class RayPool:
         try:
             status, value = ray.get(ready[0])
         except ray.exceptions.RayActorError as exc:
-            raise Failure("lost-worker", f"the Ray actor ended: {_one_line(exc)}").error(worker) from None
+            raise Failure("lost-worker", f"the Ray actor ended ({_one_line(exc)})").error(worker) from None
         except ray.exceptions.RayError as exc:
             raise Failure("ray", _one_line(exc)).error(worker) from None
         if status == "error":

@@ -35,7 +35,7 @@ from venom_replay.replay.scale.messages import (
     WorkerSummary,
     relink,
 )
-from venom_replay.replay.scale.pool import WorkerError, WorkerPool, call_all
+from venom_replay.replay.scale.pool import WorkerError, WorkerPool, call_all, call_one
 
 
 def _adopt_roots(ex: Explorer, starts: list[StartReport], coordinator: Coordinator) -> list[StateNode]:
@@ -70,7 +70,25 @@ def _adopt_roots(ex: Explorer, starts: list[StartReport], coordinator: Coordinat
         coordinator.tags[chosen.key] = ("start", i)
         roots.append(chosen)
         before = chosen
+    if coordinator.strict and len(starts) > 1 and all(s.branching for s in starts):
+        _share_prefix_roots(roots[1:], coordinator)
     return roots
+
+
+def _share_prefix_roots(prefix_roots: list[StateNode], coordinator: Coordinator) -> None:
+    """Replicas that minted values of their own reached the prefix roots apart: the first worker's stand,
+    and each one's subtree is searched by the worker that holds it exactly. So that they do not all stay
+    with the first worker, each in turn is moved: its content (minted values included) exported by the
+    first worker and imported by another, which checkpoints it as that state (branching adapters)."""
+    pool = coordinator.pool
+    for i, node in enumerate(prefix_roots):
+        worker = i % pool.size
+        if worker == 0 or coordinator.owner.get(node.key) != 0:
+            continue
+        parts = call_one(pool, 0, "export_state", ("start", i))
+        if parts is not None and call_one(pool, worker, "import_state", node, parts, ("moved", i)):
+            coordinator.owner[node.key] = worker
+            coordinator.tags[node.key] = ("moved", i)
 
 
 def _drain(pool: WorkerPool, lost: set[int]) -> None:

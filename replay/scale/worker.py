@@ -67,6 +67,8 @@ class WorkerRuntime:
         """The values each kept checkpoint was taken with (``values_digest``)."""
         self.created: dict[tuple, StateNode] = {}
         """States this worker reached, by tag (``NodeRef``), until the coordinator releases them."""
+        self.received: dict[str, StateNode] = {}
+        """The coordinator's nodes sent whole, by key: later units name them (``NodeRef`` tag ``("key", k)``)."""
         self.transitions = 0
         self.busy = 0.0
         self.units = 0
@@ -150,6 +152,7 @@ class WorkerRuntime:
             index=self.index, root=ex.root, prefix_roots=list(roots),
             agreement=agreement.as_dict() if agreement is not None else None,
             like_recording=agreement is None or agreement.like_recording, replay_fingerprint=replay_fp,
+            branching=ex.position.branching,
             confirmed_steps=ex.confirmed_steps, suppressed=dict(ex.suppressed), notes=notes,
             checkers=[getattr(c, "name", type(c).__name__) for c in checkers],
             seconds=time.monotonic() - started)
@@ -185,7 +188,8 @@ class WorkerRuntime:
         assert self.ex is not None
         local = self.ex.graph.nodes
         position = self.ex.position
-        nodes = [self.created[e.tag] if isinstance(e, NodeRef) else e for e in entries]
+        nodes = [(self.received[e.key] if e.tag[0] == "key" else self.created[e.tag]) if isinstance(e, NodeRef) else e
+                 for e in entries]
         for entry, node in zip(entries, nodes):
             if isinstance(entry, NodeRef) and local.get(node.key) is node:
                 continue
@@ -197,6 +201,7 @@ class WorkerRuntime:
                 self.kept_digest.pop(node.key, None)
             if not isinstance(entry, NodeRef):
                 relink(node.results, self._loaded.templates)
+                self.received[node.key] = node
             local[node.key] = node
         return nodes
 
@@ -256,6 +261,40 @@ class WorkerRuntime:
         self.busy += result.seconds
         self.units += 1
         return result
+
+    def export_state(self, tag: tuple) -> list | None:
+        """The databases' content at a state this worker reached (``tag``), as its adapter exports it;
+        None when it has no checkpoint of it (a re-execution would mint other values than the state's)."""
+        assert self.ex is not None
+        ex = self.ex
+        node = self.created.get(tag)
+        if node is None or not ex.position.branching or node.key not in ex.position.checkpoints or not ex.goto(node):
+            return None
+        parts: list = []
+        ex.position.db.export_content(parts.append)
+        return parts
+
+    def import_state(self, node: StateNode, parts: list, tag: tuple) -> bool:
+        """Make this replica hold ``node``'s content, exported by the worker that reached it (its values
+        minted there included): from the baseline, through the journal, then checkpointed as that
+        state's. False (and back at the baseline) when the result does not fingerprint as the state."""
+        assert self.ex is not None and self._loaded is not None
+        position = self.ex.position
+        position.goto_root()
+        position.db.import_content(parts)
+        position.mark_changed()
+        fp = position.db.fingerprint()
+        if fp != node.fingerprint:
+            position.goto_root()
+            return False
+        position.fp = fp
+        position.keep(node.key, position.db.checkpoint(), here=True, fingerprint=fp)
+        position.at = node.key
+        relink(node.results, self._loaded.templates)
+        self.created[tag] = node
+        self.ex.graph.nodes[node.key] = node
+        self.kept_digest[node.key] = values_digest(node.values)
+        return True
 
     # ---------------------------------------------------------------- the end
 
