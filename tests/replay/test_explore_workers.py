@@ -219,3 +219,25 @@ def test_a_worker_that_dies_leaves_its_replica_restored(tmp_path: Path, recorded
         for api in apis:
             api.terminate()
             api.wait(timeout=10)
+
+
+def test_replicas_that_mint_tokens_share_the_search_and_give_one_explorers(postgres_server, shop_recording: Path,
+                                                                             tmp_path: Path) -> None:
+    """The demo shop mints random login tokens, so two replicas replaying the same recording end apart:
+    each state is searched by the replica that holds it exactly, and the recorded prefix roots move
+    between replicas (PostgreSQL's journal restores any checkpoint). The search is one explorer's, and
+    both workers take part."""
+    from venom_replay.replay.demo.shop.process import launch
+
+    db_url = postgres_server.url(postgres_server.create_database())
+    search = ["--depth", "2", "--prefix-roots", "2", "--prefix-depth", "1", "--no-mutations"]
+    with launch(db_url) as shop:
+        plain = _explore(tmp_path, shop_recording, db_url, "plain", "--target", shop.url, *search)
+    api_cmd = f"exec {shlex.quote(sys.executable)} -m venom_replay.replay.demo.shop --db {{db}} --port {{port}}"
+    two = _explore(tmp_path, shop_recording, db_url, "two", "--workers", "2", "--api-cmd", api_cmd, "--api-ready", "/ui/",
+                   *search)
+    assert plain["stopped"] == two["stopped"] == "complete"
+    assert (two["states"], two["transitions"]) == (plain["states"], plain["transitions"])
+    assert sorted(f["signature"] for f in two["findings"]) == sorted(f["signature"] for f in plain["findings"])
+    assert all(w["transitions"] > 0.2 * two["transitions"] for w in two["workers"]), two["workers"]
+    assert two["db_restored"] is True
