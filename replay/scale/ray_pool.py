@@ -14,8 +14,10 @@ import logging
 import socket
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from venom_replay.proxy.errors import ConfigError
+from venom_replay.proxy.redact import mask_url_password
 from venom_replay.replay.scale.messages import WorkerJob
 from venom_replay.replay.scale.pool import Failure
 
@@ -38,12 +40,11 @@ class WorkerActor:
 
         self.runtime = WorkerRuntime(job)
 
-    def where(self) -> str:
-        """The node this actor runs on (its IP address and Ray node id)."""
+    def where(self) -> tuple[str, str]:
+        """The node this actor runs on: its IP address and Ray node id."""
         import ray
 
-        context = ray.get_runtime_context()
-        return f"{ray.util.get_node_ip_address()} ({context.get_node_id()[:12]})"
+        return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
 
     def call(self, method: str, args: tuple[Any, ...]) -> tuple[str, Any]:
         try:
@@ -73,6 +74,28 @@ def _one_line(exc: BaseException) -> str:
     if not lines:
         return type(exc).__name__
     return lines[-1].split(". ", 1)[0].rstrip(".")
+
+
+def _machine_local(url: str) -> bool:
+    """An endpoint only this machine reaches: loopback, a Unix socket, a file or a directory."""
+    parts = urlsplit(url)
+    if parts.scheme.split("+")[0].lower() in ("sqlite", "dir"):
+        return True
+    host = parts.hostname
+    return host is None or host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def unreachable_replica(jobs: Sequence[WorkerJob], node_ips: Sequence[str], here: str) -> str | None:
+    """Why a worker cannot run where the cluster put it, or None: a worker on another machine than this
+    one cannot use a replica only this machine reaches (--api-cmd serves on loopback; SQLite files and
+    directories are local), and would not say so: a SQLite URL opens a new, empty file there."""
+    for job, ip in zip(jobs, node_ips, strict=True):
+        local = next((url for url in (job.target, *job.db_urls) if _machine_local(url)), None)
+        if ip != here and local is not None:
+            return (f"worker {job.index + 1} runs on {ip}, but its replica's {mask_url_password(local)} is on this "
+                    f"machine ({here}): on a cluster of several machines give each worker a replica its node "
+                    "reaches, with --replica 'TARGET DB...'")
+    return None
 
 
 def _check_reachable(address: str) -> None:
@@ -112,6 +135,10 @@ class RayPool:
         self.address = address
         self._calls: dict[Any, int] = {}
         self._actors: list[Any] = []
+        self._running: list[Any] = []
+        """The actors the cluster started (the others never ran anything)."""
+        self.nodes: list[str] = []
+        """Where each worker runs: its node's IP address and the start of its Ray node id."""
         self._closed = False
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
@@ -121,29 +148,35 @@ class RayPool:
             actor_class = ray.remote(num_cpus=ACTOR_CPUS, max_concurrency=1, max_restarts=0,
                                      scheduling_strategy="SPREAD")(WorkerActor)
             self._actors = [actor_class.remote(job) for job in jobs]
-            self.nodes = self._placed(placement_timeout)
+            self.nodes = self._placed(jobs, placement_timeout)
         except BaseException:
             self.close()
             raise
 
-    def _placed(self, timeout: float) -> list[str]:
+    def _placed(self, jobs: Sequence[WorkerJob], timeout: float) -> list[str]:
         """Wait until every actor runs: where each one does, or a one-line error saying why not."""
         ray = self._ray
         probes = [actor.where.remote() for actor in self._actors]
         ready, _pending = ray.wait(probes, num_returns=len(probes), timeout=timeout)
-        if len(ready) < len(probes):
-            cpus = ray.cluster_resources().get("CPU", 0)
-            raise ConfigError(f"--ray {self.address}: the cluster started {len(ready)} of {len(probes)} workers within "
-                              f"{timeout:.0f} s: each needs {ACTOR_CPUS} CPU and the cluster has {cpus:g} "
-                              "(add nodes, or run fewer workers)")
-        nodes: list[str] = []
-        for i, probe in enumerate(probes):
+        placed: dict[int, tuple[str, str]] = {}
+        for probe in ready:
+            i = probes.index(probe)
             try:
-                nodes.append(ray.get(probe))
+                placed[i] = ray.get(probe)
             except ray.exceptions.RayError as exc:
                 raise ConfigError(f"--ray {self.address}: worker {i + 1} could not start on the cluster: "
                                   f"{_one_line(exc)} (is venom-replay installed on every node?)") from None
-        return nodes
+            self._running.append(self._actors[i])
+        if len(placed) < len(probes):
+            cpus = ray.cluster_resources().get("CPU", 0)
+            raise ConfigError(f"--ray {self.address}: the cluster started {len(placed)} of {len(probes)} workers within "
+                              f"{timeout:.0f} s: each needs {ACTOR_CPUS} CPU and the cluster has {cpus:g} "
+                              "(add nodes, or run fewer workers)")
+        ips = [placed[i][0] for i in range(len(probes))]
+        problem = unreachable_replica(jobs, ips, ray.util.get_node_ip_address())
+        if problem is not None:
+            raise ConfigError(f"--ray {self.address}: {problem}")
+        return [f"{ip} ({placed[i][1][:12]})" for i, ip in enumerate(ips)]
 
     def submit(self, worker: int, method: str, *args: Any) -> None:
         assert worker not in self._calls.values(), f"worker {worker} is busy"
@@ -174,9 +207,10 @@ class RayPool:
         self._closed = True
         ray = self._ray
         try:
-            if self._actors:
-                stops = [actor.stop.remote() for actor in self._actors]
+            if self._running:  # an actor the cluster never started has nothing to restore
+                stops = [actor.stop.remote() for actor in self._running]
                 ray.wait(stops, num_returns=len(stops), timeout=STOP_TIMEOUT)
+            if self._actors:
                 for actor in self._actors:
                     try:
                         ray.kill(actor, no_restart=True)
