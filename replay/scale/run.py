@@ -2,9 +2,10 @@
 ``ExploreResult`` as ``explore()``.
 
 The workers start together (each installs its rollback machinery and replays the recording on its
-replica); the coordinator runs the search (coordinator.py); the workers share the mutation phase out by
-template; the first worker shrinks and confirms the merged findings; every worker restores its databases and removes our objects — also
-after errors and Ctrl-C: a call in flight is waited for, then every worker finishes.
+replica); the coordinator runs the search (coordinator.py); the workers share out the mutation phase (by
+template) and the shrinking and confirming of the merged findings (each finding by replays from the
+baseline); every worker restores its databases and removes our objects — also after errors and
+Ctrl-C: a call in flight is waited for, then every worker finishes.
 """
 
 from __future__ import annotations
@@ -158,17 +159,11 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
             stopped = coordinator.search(strategy, limits, observed_pairs(tset), roots)
         search_seconds = time.monotonic() - search_start
         mutate = run_mutations and stopped not in (StopReason.UNLIKE_RECORDING, StopReason.TARGET_DOWN)
-        graph_sent = False
         if mutate:
             emit("mutating")
             mutation_stats = _mutate(ex, pool)
-            graph_sent = True
         emit("minimising" if shrink else "confirming findings")
-        pool.submit(0, "conclude", ConcludeRequest(None if graph_sent else ex.graph, ex.book.ordered(),
-                                                   shrink and stopped != StopReason.TARGET_DOWN))
-        _worker, findings = pool.next_done()
-        for finding in findings:
-            relink(finding.steps, tset)
+        findings = _conclude(ex, pool, shrink=shrink and stopped != StopReason.TARGET_DOWN)
     except KeyboardInterrupt:
         stopped = StopReason.INTERRUPTED
         findings = ex.book.ordered()
@@ -200,6 +195,18 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
                      targets, databases, budget, coordinator)
     result.mutations = mutation_stats
     return result
+
+
+def _conclude(ex: Explorer, pool: WorkerPool, *, shrink: bool) -> list[Any]:
+    """Each finding shrunk and confirmed by replays from the baseline, independent of the others: the
+    findings are shared out over the workers, each on its own replica; in one explorer's order after."""
+    found = ex.book.ordered()
+    shares = [found[i::pool.size] for i in range(pool.size)]
+    parts = call_all(pool, "conclude", [(ConcludeRequest(None, share, shrink),) for share in shares])
+    findings = [finding for part in parts for finding in part]
+    for finding in findings:
+        relink(finding.steps, ex.tset)
+    return sorted(findings, key=lambda f: (f.checker, len(f.actions), f.signature))  # FindingBook.ordered()'s order
 
 
 def _mutate(ex: Explorer, pool: WorkerPool) -> dict[str, Any]:
@@ -264,7 +271,7 @@ def _result(ex: Explorer, tset: Any, starts: list[StartReport], summaries: list[
         target=targets[0] if targets else "", databases=list(databases[0]) if databases else [],
         checkers=list(starts[0].checkers) if starts else [], dropped_invariants=list(first.dropped_invariants) if first else [],
         confirmed_steps=ex.confirmed_steps, suppressed=dict(ex.suppressed),
-        minimize_runs=first.minimize_runs if first else 0, recording=tset.source, search_seconds=search_seconds,
+        minimize_runs=sum(s.minimize_runs for s in done), recording=tset.source, search_seconds=search_seconds,
         prefix_roots=max(0, len([n for n in ex.graph.nodes.values() if n.depth == 0]) - 1),
         replay_agreement=agreement, time_cut=sorted(budget.cut | {c for s in done for c in s.time_cut}),
         mutations=None)
