@@ -247,6 +247,8 @@ class Workspace:
         # CI / BUILD_NUMBER: pytest stops shortening its summary lines under CI; the README shows a terminal.
         for name in ("FORCE_COLOR", "VENOM_TARGET", "VENOM_DB", "PYTEST_ADDOPTS", "CI", "BUILD_NUMBER"):
             env.pop(name, None)
+        for name in [n for n in env if n.startswith("PYTEST_XDIST") or n == "PYTEST_CURRENT_TEST"]:
+            env.pop(name)  # run from a test on pytest-xdist: the example's pytest is not an xdist worker
         return {**env, **self.extra_env}
 
     def to_real(self, arg: str) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the database servers and the
 # browser from Debian's packages when they are missing, the Python packages with pip, then pytest.
-# Extra arguments go to pytest (e.g. `scripts/test.sh -k recording -x`).
+# Extra arguments go to pytest (e.g. `scripts/test.sh -k recording -x`); VENOM_TEST_PROCESSES=1 runs it in
+# one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
-exec python3 -m pytest "$@"
+# Two processes (pytest-xdist), each test file on one: each starts its own database servers.
+exec python3 -m pytest -n "${VENOM_TEST_PROCESSES:-2}" --dist loadfile "$@"

@@ -6,12 +6,17 @@ Fixture modules live in tests/support/fixtures_*.py and are loaded here as plugi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from support.http_app import AppProcess, running_app
+
+# The command line's rich output wraps to the terminal's width (80 columns without one): the suite's
+# temporary paths (longer on pytest-xdist workers) must not decide where a checked line breaks.
+os.environ.setdefault("COLUMNS", "240")
 
 pytest_plugins = sorted(f"support.{p.stem}" for p in (Path(__file__).parent / "support").glob("fixtures_*.py"))
 

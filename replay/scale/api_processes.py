@@ -227,12 +227,25 @@ class ApiReplicas:
         for process in running:
             _signal_group(process, signal.SIGKILL)  # the leader's children too, even if the leader quit
             process.wait()
+        for process in running:
+            _wait_group_gone(process, deadline=time.monotonic() + STOP_GRACE_S)
         for log in self._logs:
             log.close()
         self._logs.clear()
         if self._own_log_dir is not None and not keep_logs:
             shutil.rmtree(self._own_log_dir, ignore_errors=True)
             self._own_log_dir = None
+
+
+def _wait_group_gone(process: subprocess.Popen, *, deadline: float) -> None:
+    """Until no member of the replica's process group is left: the leader's wait() does not wait for the
+    API it started, which may still hold its port for a moment after the kill."""
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
