@@ -21,11 +21,11 @@ PARAM = None
 """The placeholder for a parameter in a pattern tuple."""
 Pattern = tuple[str | None, ...]
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
-_INT = re.compile(r"^-?\d+$")
-_HEX = re.compile(r"^[0-9a-fA-F]{12,}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9_\-.~=+]{16,}$")
-_WORD = re.compile(r"^[A-Za-z][A-Za-z.]*$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\Z")
+_INT = re.compile(r"^-?\d+\Z")
+_HEX = re.compile(r"^[0-9a-fA-F]{12,}\Z")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-.~=+]{16,}\Z")
+_WORD = re.compile(r"^[A-Za-z][A-Za-z.]*\Z")
 
 HIGH_CARDINALITY = 25
 """Distinct literal values at one position above which the position is data, not a route."""

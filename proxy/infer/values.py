@@ -39,7 +39,7 @@ MAX_ARRAY_ITEMS = 50
 """Only the first items of a long array are walked: ids deep in a 10k-row listing add cost, not evidence."""
 MAX_VALUE_LEN = 4096
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PATH_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\*)\]|\[('(?:[^'\\]|\\.)*')\]")
 
 
