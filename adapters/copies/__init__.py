@@ -3,6 +3,7 @@
     url = copy_database("postgresql://app@db/shop", 1, "k3x9")   # postgresql://app@db/shop__vr_k3x9_1
     drop_copy(url)
     leftover_copies("postgresql://app@db/shop")                  # copies a killed run left behind
+    leftover_processes("postgresql://app@db/shop")               # and the API processes it started on them
 
 One module per kind (postgres, mysql, sqlite, redis, files); every copy is recorded in the registry
 of copies (registry.py) before it is made, with the pid of the run that made it, so that
@@ -22,7 +23,7 @@ from venom_replay.adapters.copies.naming import (check_request, copy_name, refus
                                                  refuse_drop_of_original)
 from venom_replay.adapters.registry import DatabaseIdentity, open_adapter
 
-__all__ = ["copy_database", "drop_copy", "leftover_copies"]
+__all__ = ["copy_database", "drop_copy", "leftover_copies", "leftover_processes"]
 
 KINDS: dict[str, ModuleType] = {"postgresql": postgres, "mysql": mysql, "sqlite": sqlite, "redis": redis,
                                 "dir": files}
@@ -108,6 +109,14 @@ def leftover_copies(url: str) -> list[str]:
             else:
                 registry.forget_copy(entry.copy)
     return found
+
+
+def leftover_processes(url: str) -> list[tuple[int, int | None]]:
+    """(pid, start time) of the API process groups that killed runs started on copies of ``url``'s
+    database: they still hold the copies open and must stop before the copies go (`db recover`)."""
+    source = Location.of(url).identity
+    return [process for run in registry.runs() if not run.alive()
+            if any(entry.source == source for entry in run.copies) for process in run.processes]
 
 
 def _url_of(source: Location, entry: registry.CopyEntry) -> str:

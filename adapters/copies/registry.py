@@ -3,8 +3,10 @@
 One JSON file per run under ``$XDG_STATE_HOME/venom-replay/copies/`` (default
 ``~/.local/state/venom-replay/copies/``): the pid (and its start time, so a reused pid does not pass
 for the run) of the process that made the run's first copy, and per copy the identities of the copy
-and of its source, plus the extra Redis database indexes the copy's own adapter uses. No URL and no
-password is stored: ``leftover_copies`` rebuilds the URLs from the one the user gives.
+and of its source, plus the extra Redis database indexes the copy's own adapter uses; and the API
+processes the run started on its copies (their process groups: a killed run cannot stop them, so
+`db recover` does). No URL and no password is stored: ``leftover_copies`` rebuilds the URLs from
+the one the user gives. A run's file goes with its last copy.
 
 A copy is recorded BEFORE it is made, so a run killed in the middle of a copy still leaves a trace.
 Every change happens under an exclusive lock on the directory, so that two runs (or threads) never
@@ -54,6 +56,8 @@ class RunRecord:
     pid: int
     pid_started: int | None
     copies: list[CopyEntry] = field(default_factory=list)
+    processes: list[tuple[int, int | None]] = field(default_factory=list)
+    """(pid, start time) of each API process group the run started on its copies."""
 
     def alive(self) -> bool:
         return process_alive(self.pid, self.pid_started)
@@ -105,7 +109,8 @@ def _read(path: Path) -> RunRecord | None:
     try:
         data = json.loads(path.read_text())
         return RunRecord(data["run_id"], int(data["pid"]), data.get("pid_started"),
-                         [CopyEntry.from_json(c) for c in data.get("copies", [])])
+                         [CopyEntry.from_json(c) for c in data.get("copies", [])],
+                         [(int(pid), started) for pid, started in data.get("processes", [])])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # unreadable or half-written by a killed run: nothing it says can be trusted
 
@@ -116,7 +121,7 @@ def _write(folder: Path, run: RunRecord) -> None:
         path.unlink(missing_ok=True)
         return
     data = {"run_id": run.run_id, "pid": run.pid, "pid_started": run.pid_started,
-            "copies": [c.as_json() for c in run.copies]}
+            "copies": [c.as_json() for c in run.copies], "processes": [list(p) for p in run.processes]}
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=1))
     temporary.replace(path)  # atomic: a reader never sees half a file
@@ -147,6 +152,16 @@ def record_copies(run_id: str, entries: list[CopyEntry], *, folder: Path | None 
     run = _read(_run_file(folder, run_id)) or RunRecord(run_id, pid, process_start_time(pid))
     run.copies += entries
     _write(folder, run)
+
+
+def record_process(run_id: str, pid: int) -> None:
+    """Note an API process (the leader of its own process group) the run started on its copies; a run
+    that made no copy has nothing to recover, so nothing is noted."""
+    with locked() as folder:
+        run = _read(_run_file(folder, run_id))
+        if run is not None:
+            run.processes.append((pid, process_start_time(pid)))
+            _write(folder, run)
 
 
 def forget_copy(copy: DatabaseIdentity) -> CopyEntry | None:

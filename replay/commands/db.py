@@ -84,8 +84,12 @@ def recover(url: str, mode: str | None, keep_installed: bool) -> None:
     shown = mask_url_password(split_options(url)[0])
     click.echo(f"{shown}: baseline restored ({undone} change(s) undone)" if undone
                else f"{shown}: nothing to recover")
-    from venom_replay.adapters.copies import drop_copy, leftover_copies
+    from venom_replay.adapters.copies import drop_copy, leftover_copies, leftover_processes
+    from venom_replay.replay.scale.api_processes import stop_leftover_groups
 
+    stopped = stop_leftover_groups(leftover_processes(url))  # their APIs hold the copies open
+    if stopped:
+        click.echo(f"{shown}: stopped {stopped} API {'process' if stopped == 1 else 'processes'} left running by a killed run")
     left = leftover_copies(url)  # the replicas' databases of an `explore --workers` run that was killed
     for copy in left:
         drop_copy(copy)

@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,10 @@ class ApiReplicas:
     entering waits until each answers, leaving stops them all."""
 
     def __init__(self, command: str, copies: list[list[str]], *, ready_path: str = "/",
-                 ready_timeout: float = 60.0, log_dir: Path | None = None) -> None:
+                 ready_timeout: float = 60.0, log_dir: Path | None = None,
+                 on_start: Callable[[int], None] | None = None) -> None:
+        """``on_start(pid)`` is told each process as it starts (the registry of copies notes it, so that
+        `db recover` can stop the APIs of a run that was killed)."""
         if len({len(row) for row in copies}) > 1:
             raise ConfigError("every API replica needs one copy of each --db")
         check_command(command, len(copies[0]) if copies else 0,
@@ -137,6 +141,7 @@ class ApiReplicas:
         self.ready_path = ready_path if ready_path.startswith("/") else "/" + ready_path
         self.ready_timeout = ready_timeout
         self.log_dir = log_dir
+        self.on_start = on_start
         self._own_log_dir: Path | None = None
         self._logs: list[IO[bytes]] = []
         self._stopped = False
@@ -169,6 +174,8 @@ class ApiReplicas:
                                        start_new_session=True, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT)
             self.replicas.append(ApiReplica(index, f"http://127.0.0.1:{port}", list(row), process, log_path))
+            if self.on_start is not None:
+                self.on_start(process.pid)
 
     def _port(self, replica: ApiReplica) -> int:
         return int(replica.target.rsplit(":", 1)[1])
@@ -240,17 +247,50 @@ class ApiReplicas:
 def _wait_group_gone(process: subprocess.Popen, *, deadline: float) -> None:
     """Until no member of the replica's process group is left: the leader's wait() does not wait for the
     API it started, which may still hold its port for a moment after the kill."""
+    _wait_gone(process.pid, deadline)
+
+
+def _wait_gone(group: int, deadline: float) -> bool:
     while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
+        if not _group_exists(group):
+            return True
         time.sleep(0.01)
+    return not _group_exists(group)
+
+
+def _group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    _signal_group_id(process.pid, sig)
+
+
+def _signal_group_id(group: int, sig: int) -> None:
     # start_new_session: the group id is the leader's pid, and stays taken while any member lives.
     try:
-        os.killpg(process.pid, sig)
+        os.killpg(group, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def stop_leftover_groups(groups: list[tuple[int, int | None]]) -> int:
+    """Stop the API process groups a killed run left running (SIGTERM, SIGKILL after 5 s); how many were
+    still running. A group is ours while it exists: its id (the leader's pid) cannot be given to another
+    process while any member lives; a living leader must also have the start time we noted."""
+    from venom_replay.adapters.copies.registry import process_alive, process_start_time
+
+    ours = [pid for pid, started in groups if _group_exists(pid)
+            and (process_start_time(pid) is None or process_alive(pid, started))]
+    for pid in ours:
+        _signal_group_id(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for pid in ours:
+        if not _wait_gone(pid, deadline):
+            _signal_group_id(pid, signal.SIGKILL)
+            _wait_gone(pid, time.monotonic() + STOP_GRACE_S)
+    return len(ours)

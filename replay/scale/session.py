@@ -77,7 +77,7 @@ def replica_set(scale: ScaleOptions, db_urls: Sequence[str]) -> Iterator[list[Re
     if scale.replicas:
         yield [parse_replica(r) for r in scale.replicas]
         return
-    from venom_replay.adapters.copies import copy_database, drop_copy
+    from venom_replay.adapters.copies import copy_database, drop_copy, registry
     from venom_replay.adapters.registry import database_kind
     from venom_replay.replay.scale.api_processes import ApiReplicas, check_command
 
@@ -91,7 +91,8 @@ def replica_set(scale: ScaleOptions, db_urls: Sequence[str]) -> Iterator[list[Re
             copies.append(row)
             for url in db_urls:
                 row.append(copy_database(url, i, run_id))
-        with ApiReplicas(scale.api_cmd, copies, ready_path=scale.api_ready) as started:
+        with ApiReplicas(scale.api_cmd, copies, ready_path=scale.api_ready,
+                         on_start=lambda pid: registry.record_process(run_id, pid)) as started:
             yield [Replica(r.target, list(r.db_urls)) for r in started]
     finally:
         for row in copies:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -119,14 +120,24 @@ def test_a_killed_run_leaves_copies_that_db_recover_drops(tmp_path: Path, record
     assert len(copies) == 2, copies
     os.killpg(run.pid, signal.SIGKILL)  # the coordinator and its workers
     run.wait(timeout=10)
-    # The APIs run in sessions of their own (a Ctrl-C at the terminal must not stop them mid-restore):
-    # a SIGKILLed coordinator cannot stop them, so the test does.
-    subprocess.run(["pkill", "-f", f"__vr_.*{tmp_path.name}|{tmp_path.name}.*__vr_"], check=False)
+    # The APIs run in sessions of their own (a Ctrl-C at the terminal must not stop them mid-restore),
+    # so they outlive a SIGKILLed coordinator, still serving their copies: `db recover` stops them.
+    apis = re.escape(str(tmp_path)) + ".*__vr_"  # the replicas' command lines name their copies
+    assert len(_pids_matching(apis)) >= 2
     assert sorted(p.name for p in tmp_path.iterdir() if "__vr_" in p.name and p.suffix == ".db") == copies
     done = subprocess.run([*CLI, "db", "recover", "--db", db_url], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert "stopped 2 API processes left running by a killed run" in done.stdout, done.stdout
     assert "dropped 2 copies left by a killed run" in done.stdout + done.stderr
     assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
+    assert _pids_matching(apis) == []
+    again = subprocess.run([*CLI, "db", "recover", "--db", db_url], capture_output=True, text=True, env=env, timeout=60)
+    assert again.returncode == 0 and "stopped" not in again.stdout and "dropped" not in again.stdout, again.stdout
+
+
+def _pids_matching(pattern: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
+    return found.stdout.split()
 
 
 def test_workers_share_the_mutation_phase_and_find_what_one_explorer_finds(tmp_path: Path) -> None:
