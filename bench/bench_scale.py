@@ -78,11 +78,12 @@ PEAK_WINDOW = 5
 
 SHOP_ON_SQLITE_CAVEAT = (
     "SQLite's adapter can only undo, so even one explorer re-executes paths to reach the states it expands,"
-    " and every re-executed login mints a new random token: which states merge into one then depends on"
-    " where the re-executions happen, which differs between one explorer and N workers. That is a property"
-    " of undo-only rollback with an API that mints values, not of the workers; the shop on PostgreSQL,"
-    " whose adapter restores any checkpoint so that no path is re-executed, gives the same states and"
-    " transitions in every run.")
+    " and every re-executed login mints a new random token: which states the search meets then depends on"
+    " where the re-executions happen. One worker runs its units in the merge order, where one explorer's"
+    " databases would be, and meets the plain explorer's states; N workers run units side by side and"
+    " re-execute elsewhere. That is a property of undo-only rollback with an API that mints values; the"
+    " shop on PostgreSQL, whose adapter restores any checkpoint so that no path is re-executed, gives the"
+    " same states and transitions in every run.")
 SHOP_MINTS_TOKENS = (
     "The shop answers each login with a random token, so a state reached after a login exists only on the"
     " replica that minted its token, and the worker that reached it expands it.")

@@ -110,9 +110,13 @@ class Coordinator:
     def _assign(self, ready: list[int], sent: dict[int, _Sent]) -> list[tuple[int, int]]:
         """(worker, unit) pairs for the idle workers: each takes the first waiting state it holds the
         checkpoint of; a worker that holds none takes the first state whose holder is busy, preferring
-        one below a state it holds (the shortest re-execution)."""
+        one below a state it holds (the shortest re-execution). A single worker runs the units in the
+        merge order: where its databases stand is then where one explorer's would, so that re-executed
+        paths (undo-only rollback) mint their values at the same steps and it finds the same states."""
         busy = self.pool.busy()
         idle = [w for w in range(self.pool.size) if w not in busy]
+        if self.pool.size == 1:
+            return [(0, ready[0])] if idle and ready else []
         pairs: list[tuple[int, int]] = []
         taken: set[int] = set()
         for w in idle:

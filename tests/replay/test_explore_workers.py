@@ -252,3 +252,24 @@ def test_replicas_that_mint_tokens_share_the_search_and_give_one_explorers(postg
     assert sorted(f["signature"] for f in two["findings"]) == sorted(f["signature"] for f in plain["findings"])
     assert all(w["transitions"] > 0.2 * two["transitions"] for w in two["workers"]), two["workers"]
     assert two["db_restored"] is True
+
+
+def test_one_worker_is_one_explorer_on_undo_only_rollback_with_minted_tokens(shop_recording: Path,
+                                                                             tmp_path: Path) -> None:
+    """SQLite's adapter can only undo, so reaching a state the databases left re-executes its path, and
+    each re-executed login mints a new token: which states the search meets depends on where those
+    re-executions happen. One worker runs its units in the merge order, where one explorer's databases
+    would be, and so meets exactly the plain explorer's states."""
+    from venom_replay.replay.demo.shop.process import launch
+
+    db_url = f"sqlite:///{tmp_path / 'shop.db'}"
+    launch(db_url).stop()  # a fresh shop's content: where the recorded traffic started
+    search = ["--depth", "2", "--prefix-roots", "3", "--prefix-depth", "1", "--no-mutations"]
+    with launch(db_url) as shop:
+        plain = _explore(tmp_path, shop_recording, db_url, "plain", "--target", shop.url, *search)
+    api_cmd = f"exec {shlex.quote(sys.executable)} -m venom_replay.replay.demo.shop --db {{db}} --port {{port}}"
+    one = _explore(tmp_path, shop_recording, db_url, "one", "--workers", "1", "--api-cmd", api_cmd, "--api-ready", "/ui/",
+                   *search)
+    assert plain["stopped"] == one["stopped"] == "complete"
+    assert (one["states"], one["transitions"]) == (plain["states"], plain["transitions"])
+    assert sorted(f["signature"] for f in one["findings"]) == sorted(f["signature"] for f in plain["findings"])
