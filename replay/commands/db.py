@@ -72,6 +72,9 @@ def check(url: str, mode: str | None, rounds: int, as_json: bool) -> None:
 def recover(url: str, mode: str | None, keep_installed: bool) -> None:
     """Restore the baseline a killed run left behind, then remove our objects.
 
+    After a killed `explore --workers` run it also stops the APIs that run started (--api-cmd) and
+    drops its copies of the database.
+
     \b
     Example:
       venom-replay db recover --db postgresql://postgres@127.0.0.1:5432/shop
