@@ -39,7 +39,7 @@ class AdapterGroup(Adapter):
         members = then_restore.value if then_restore is not None else [None] * len(self.adapters)
         parts = [a.snapshot(checkpoint=checkpoint, then_restore=t) for a, t in zip(self.adapters, members)]
         token = Checkpoint(self.url, tuple(t for t, _ in parts)) if checkpoint else None
-        return token, combine({f"{i}:{a.url}": fp for i, (a, (_, fp)) in enumerate(zip(self.adapters, parts))})
+        return token, _combined([fp for _, fp in parts])
 
     def install(self) -> None:
         for adapter in self.adapters:
@@ -59,7 +59,7 @@ class AdapterGroup(Adapter):
             adapter.restore(member_token)
 
     def fingerprint(self) -> str:
-        return combine({f"{i}:{a.url}": a.fingerprint() for i, a in enumerate(self.adapters)})
+        return _combined([a.fingerprint() for a in self.adapters])
 
     def recover(self) -> int:
         return sum(a.recover() for a in self.adapters)
@@ -91,3 +91,9 @@ class AdapterGroup(Adapter):
     def close(self) -> None:
         for adapter in self.adapters:
             adapter.close()
+
+
+def _combined(fingerprints: list[str]) -> str:
+    """The members' fingerprints by position, not by URL: replicas of an `explore --workers` run hold
+    the same content in copies with other names, and must fingerprint alike."""
+    return combine({str(i): fp for i, fp in enumerate(fingerprints)})

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -273,3 +274,31 @@ def test_one_worker_is_one_explorer_on_undo_only_rollback_with_minted_tokens(sho
     assert plain["stopped"] == one["stopped"] == "complete"
     assert (one["states"], one["transitions"]) == (plain["states"], plain["transitions"])
     assert sorted(f["signature"] for f in one["findings"]) == sorted(f["signature"] for f in plain["findings"])
+
+
+def test_workers_on_two_databases_start_alike(tmp_path: Path, recorded: tuple[Path, str]) -> None:
+    """Two --db: every replica gets a copy of each, under names of its own; the replicas still start
+    from the same content (the combined fingerprint goes by the databases' order, not their names)."""
+    recording, db_url = recorded
+    audit = tmp_path / "audit.db"
+    with sqlite3.connect(audit) as conn:
+        conn.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY, line TEXT)")
+        conn.execute("INSERT INTO audit (line) VALUES ('kept as it is')")
+    conn.close()
+    second = f"sqlite:///{audit}"
+    port = free_port()
+    api = subprocess.Popen(API_CMD.format(port=port, db=shlex.quote(db_url)), shell=True, env=_env(tmp_path),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc=api, timeout=60)
+        plain = _explore(tmp_path, recording, db_url, "plain", "--db", second, "--target", f"http://127.0.0.1:{port}")
+    finally:
+        api.terminate()
+        api.wait(timeout=10)
+    two = _explore(tmp_path, recording, db_url, "two", "--db", second, "--workers", "2", "--api-cmd", API_CMD,
+                   "--api-ready", "/health")
+    assert (two["states"], two["transitions"]) == (plain["states"], plain["transitions"])
+    assert len(two["workers"]) == 2 and all(w["transitions"] > 0 for w in two["workers"]), two["workers"]
+    assert all(len(w["databases"]) == 2 for w in two["workers"])
+    assert two["db_restored"] is True
+    assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
