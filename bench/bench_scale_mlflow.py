@@ -123,7 +123,10 @@ def markdown(out: dict[str, Any]) -> str:
                      f" {r['search_seconds']} | {r['search_tps']} | {ratio} | {r['elapsed_seconds']} |"
                      f" {r.get('cpu_cores_busy')} | {r.get('peak_cores_busy')} | {per} |")
     lines += ["", "Differences from the plain run: " + ("; ".join(s["differences"]) if s["differences"] else "none"
-                                                        " (same states, transitions and findings)."), ""]
+                                                        " (same states, transitions and findings)."), "",
+              "The plain run's findings (judged by hand in bench/results/precision.md, MLflow section):", ""]
+    lines += [f"- `{signature}`" for signature in plain["findings"]]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -134,7 +137,13 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=300.0, metavar="SECONDS",
                         help="before each run, wait at most this long for a quiet machine")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--markdown-only", action="store_true",
+                        help="only rewrite scale_mlflow.md from --out-dir's scale_mlflow.json")
     args = parser.parse_args()
+    if args.markdown_only:
+        out = json.loads((args.out_dir / "scale_mlflow.json").read_text())
+        (args.out_dir / "scale_mlflow.md").write_text(markdown(out))
+        return
     import time
 
     subject = measure([int(n) for n in args.workers.split(",")], args.depth, args.settle)
