@@ -96,6 +96,8 @@ class ExploreResult:
     0.5, "like_recording": bool, "unanswered": bool}``: how many recorded steps the replay of the
     recording sent, how many answered with the recorded status class, and whether that is enough for
     the target to count as the recorded API (None: the recording was not replayed)."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per phase (replay/explorer/phases.py): start, replay, search, mutations, findings, restore."""
     time_cut: list[str] = field(default_factory=list)
     """Phases the time limit cut short (``recorded``, ``search``, ``mutations``, ``shrink``, ``confirm``)."""
     mutations: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ from venom_replay.replay.explorer.budget import Budget
 from venom_replay.replay.explorer.confirm import confirm_recorded
 from venom_replay.replay.explorer.core import Explorer
 from venom_replay.replay.explorer.guards import DeferSigint
+from venom_replay.replay.explorer.phases import PhaseClock
 from venom_replay.replay.explorer.results import ExploreResult, ExploreStats, Limits, StopReason
 from venom_replay.replay.http_client import HttpClient
 from venom_replay.replay.options import DEFAULTS, STRATEGIES
@@ -147,32 +148,38 @@ def explore(
     agreement = None
     mutation_stats = None
     lost: AdapterError | None = None
+    clock = PhaseClock()
     try:
-        ex.start(start_state)
+        with clock("start"):
+            ex.start(start_state)
         installed = True
         for note in getattr(adapters, "notes", []) or []:
             ex.warnings.add("adapter", str(note))
         if confirm:
-            agreement = confirm_recorded(ex, exchanges, max_steps=limits.recorded_steps,
-                                         min_agreement=limits.min_agreement)
+            with clock("replay"):
+                agreement = confirm_recorded(ex, exchanges, max_steps=limits.recorded_steps,
+                                             min_agreement=limits.min_agreement)
         search_start = time.monotonic()
-        if agreement is not None and not agreement.like_recording:
-            stopped = StopReason.UNLIKE_RECORDING  # its findings would be about another API than the recorded one
-        else:
-            stopped = ex.search(strategy, limits, observed_pairs(tset))
+        with clock("search"):
+            if agreement is not None and not agreement.like_recording:
+                stopped = StopReason.UNLIKE_RECORDING  # its findings would be about another API than the recorded one
+            else:
+                stopped = ex.search(strategy, limits, observed_pairs(tset))
         ex.search_seconds = time.monotonic() - search_start
         if mutations is not None and stopped != StopReason.UNLIKE_RECORDING and not ex.steps.target_down:
             from venom_replay.replay.mutations.run import run_mutations
 
             ex.emit("mutating")
-            mutation_stats = run_mutations(ex, mutations)
-        if shrink:
-            ex.emit("minimising")
-            for finding in ex.book.ordered():
-                if not ex.steps.target_down:  # every replay would fail at its first step
-                    ex.shrink(finding)
-        ex.emit("confirming findings")
-        ex.confirm_findings()
+            with clock("mutations"):
+                mutation_stats = run_mutations(ex, mutations)
+        with clock("findings"):
+            if shrink:
+                ex.emit("minimising")
+                for finding in ex.book.ordered():
+                    if not ex.steps.target_down:  # every replay would fail at its first step
+                        ex.shrink(finding)
+            ex.emit("confirming findings")
+            ex.confirm_findings()
     except KeyboardInterrupt:
         stopped = StopReason.INTERRUPTED
     except AdapterError as exc:
@@ -186,7 +193,7 @@ def explore(
                 finding.notes.append(UNCONFIRMED_DB_LOST)
     finally:
         if installed:
-            with DeferSigint():
+            with DeferSigint(), clock("restore"):
                 db_restored, restore_failed = _restore_at_end(ex, lost)
         if client is not target:
             client.close()
@@ -227,4 +234,5 @@ def explore(
         replay_agreement=agreement.as_dict() if agreement is not None else None,
         time_cut=sorted(budget.cut),
         mutations=mutation_stats.as_dict() if mutation_stats is not None else None,
+        phase_seconds=clock.report(),
     )

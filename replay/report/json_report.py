@@ -123,6 +123,7 @@ def result_dict(result: ExploreResult) -> dict[str, Any]:
         **({"workers": [{**w, "databases": [mask_url_password(u) for u in w.get("databases", [])]} for w in result.workers]}
            if result.workers else {}),
         "search_seconds": round(result.search_seconds, 3),
+        "phase_seconds": dict(result.phase_seconds),
         "minimize_runs": result.minimize_runs,
         "db_restored": result.db_restored,
         "checkers": result.checkers,

@@ -54,6 +54,11 @@ def _status(value: Any) -> str:
     return str(value) if isinstance(value, int) else md_text(value if value is not None else "-")
 
 
+def phases_line(phase_seconds: dict[str, float] | None) -> str:
+    """``start 0.4 s, replay 3.1 s, search 12.0 s, ...`` (empty when there are none)."""
+    return ", ".join(f"{md_text(p)} {s:.1f} s" for p, s in (phase_seconds or {}).items())
+
+
 def markdown_summary(report: dict[str, Any]) -> str:
     findings = report["findings"]
     verdict = outcome(report)
@@ -69,6 +74,9 @@ def markdown_summary(report: dict[str, Any]) -> str:
          f"{md_text(report['stopped'])} | {report.get('elapsed_seconds', 0)} s |"),
         "",
     ]
+    phases = phases_line(report.get("phase_seconds"))
+    if phases:
+        lines += [f"Time by phase: {phases}.", ""]
     if verdict.problems:
         lines += [f"**Exit code {verdict.code}.**", ""] + [f"- **{md_text(p)}**" for p in verdict.problems] + [""]
     agreement = agreement_line(report.get("replay_agreement"))

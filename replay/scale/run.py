@@ -19,6 +19,7 @@ from venom_replay.proxy.errors import VenomError
 from venom_replay.replay.explorer.budget import Budget
 from venom_replay.replay.explorer.core import Explorer
 from venom_replay.replay.explorer.guards import DeferSigint
+from venom_replay.replay.explorer.phases import PhaseClock
 from venom_replay.replay.explorer.results import (
     ExploreResult,
     ExploreStats,
@@ -145,25 +146,30 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
     mutation_stats: dict[str, Any] | None = None
     lost: set[int] = set()
     """Workers whose process ended: their replicas are recovered here."""
+    clock = PhaseClock()
     try:
         emit("starting workers")
-        starts = call_all(pool, "start")
+        with clock("start"):  # each replica's install and replay of the recording, side by side
+            starts = call_all(pool, "start")
         roots = _adopt_roots(ex, starts, coordinator)
         ex.suppressed = dict(starts[0].suppressed)
         ex.confirmed_steps = starts[0].confirmed_steps
         agreement = starts[0].agreement
         search_start = time.monotonic()
-        if not starts[0].like_recording:
-            stopped = StopReason.UNLIKE_RECORDING
-        else:
-            stopped = coordinator.search(strategy, limits, observed_pairs(tset), roots)
+        with clock("search"):
+            if not starts[0].like_recording:
+                stopped = StopReason.UNLIKE_RECORDING
+            else:
+                stopped = coordinator.search(strategy, limits, observed_pairs(tset), roots)
         search_seconds = time.monotonic() - search_start
         mutate = run_mutations and stopped not in (StopReason.UNLIKE_RECORDING, StopReason.TARGET_DOWN)
         if mutate:
             emit("mutating")
-            mutation_stats = _mutate(ex, pool)
+            with clock("mutations"):
+                mutation_stats = _mutate(ex, pool)
         emit("minimising" if shrink else "confirming findings")
-        findings = _conclude(ex, pool, shrink=shrink and stopped != StopReason.TARGET_DOWN)
+        with clock("findings"):
+            findings = _conclude(ex, pool, shrink=shrink and stopped != StopReason.TARGET_DOWN)
     except KeyboardInterrupt:
         stopped = StopReason.INTERRUPTED
         findings = ex.book.ordered()
@@ -177,7 +183,7 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
             ex.warnings.add("db-lost", lost_connection_warning(str(exc)))
             findings = ex.book.ordered()
     finally:
-        with DeferSigint():  # whatever happened: every worker restores its databases
+        with DeferSigint(), clock("restore"):  # whatever happened: every worker restores its databases
             _drain(pool, lost)
             _finish_all(pool, summaries, lost)
             for worker in sorted(lost):
@@ -194,6 +200,7 @@ def explore_parallel(tset: Any, pool: WorkerPool, *, strategy: str, limits: Limi
     result = _result(ex, tset, starts, summaries, findings, stopped, agreement, search_seconds, strategy, limits,
                      targets, databases, budget, coordinator)
     result.mutations = mutation_stats
+    result.phase_seconds = clock.report()
     return result
 
 

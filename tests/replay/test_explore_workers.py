@@ -73,6 +73,18 @@ def _explore(tmp_path: Path, recording: Path, db_url: str, name: str, *extra: st
     return json.loads((report / "report.json").read_text())
 
 
+def _check_phases(report: dict, report_dir: Path, *, replayed_apart: bool) -> None:
+    """Where the run's time went, within the run's time; one explorer replays the recording in a phase
+    of its own, workers as part of their start."""
+    phases = report["phase_seconds"]
+    expected = {"start", "search", "mutations", "findings", "restore"} | ({"replay"} if replayed_apart else set())
+    assert set(phases) == expected, phases
+    assert all(seconds >= 0 for seconds in phases.values())
+    assert phases["search"] == pytest.approx(report["search_seconds"], abs=0.01)
+    assert sum(phases.values()) <= report["elapsed_seconds"] + 0.01
+    assert f"search {phases['search']:.1f} s" in (report_dir / "summary.md").read_text()
+
+
 def test_workers_give_the_same_search_as_one_explorer(tmp_path: Path, recorded: tuple[Path, str]) -> None:
     recording, db_url = recorded
     before = _fingerprint(db_url)
@@ -100,6 +112,8 @@ def test_workers_give_the_same_search_as_one_explorer(tmp_path: Path, recorded: 
         assert report["db_restored"] is True
         assert len(report["workers"]) == n and all(w["transitions"] > 0 for w in report["workers"])
         assert sum(w["transitions"] for w in report["workers"]) == report["transitions"]
+        _check_phases(report, tmp_path / f"workers-{n}", replayed_apart=False)
+    _check_phases(plain, tmp_path / "plain", replayed_apart=True)
     # the user's database is untouched (the workers explored copies) and no copy is left
     assert _fingerprint(db_url) == before
     assert not [p.name for p in tmp_path.iterdir() if "__vr_" in p.name]
