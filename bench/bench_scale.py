@@ -390,6 +390,7 @@ def run_explore(label: str, cmd: list[str], report_dir: Path, *, workers: int | 
         "machine_cores_busy_before": busy_before,
         "quiet_wait_seconds": waited,
         "per_worker": report.get("workers"),
+        "phase_seconds": report.get("phase_seconds"),
     }
 
 

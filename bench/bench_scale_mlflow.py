@@ -37,6 +37,7 @@ from support.db_servers import PostgresServer  # noqa: E402
 from support.mlflow_harness import ADMIN, CLIENT_SCRIPT, MLFLOW_VERSION, ensure_mlflow_venv  # noqa: E402
 from support.proxy import recording_proxy  # noqa: E402
 
+from venom_replay.replay.explorer.phases import PHASES  # noqa: E402
 from venom_replay.replay.scale.api_processes import ApiReplicas  # noqa: E402
 
 AUTH_INI = ("[mlflow]\\ndefault_permission = NO_PERMISSIONS\\ndatabase_uri = postgresql+psycopg%s\\n"
@@ -127,6 +128,12 @@ def markdown(out: dict[str, Any]) -> str:
               "The plain run's findings (judged by hand in bench/results/precision.md, MLflow section):", ""]
     lines += [f"- `{signature}`" for signature in plain["findings"]]
     lines.append("")
+    timed = [r for r in s["runs"] if r.get("phase_seconds")]
+    if timed:
+        lines += ["Where each run's time went (report.json `phase_seconds`; with workers the replay of the"
+                  " recording is part of `start`):", ""]
+        lines += [f"- {r['label']}: " + ", ".join(f"{k} {r['phase_seconds'][k]:.1f} s" for k in PHASES if k in r["phase_seconds"]) for r in timed]
+        lines.append("")
     return "\n".join(lines)
 
 
